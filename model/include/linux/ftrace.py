@@ -1,0 +1,160 @@
+"""include/linux/ftrace.h at the patch: flags, commands and the structs.
+
+Structs are plain classes with the kernel's field names.  Kernel pointers
+that the emulated machine code reads (a callback, a trampoline, the ops
+itself) are integers holding emulated addresses; pointers that only C
+code follows (``next``, the hashes) are Python references.
+"""
+
+from dataclasses import dataclass, field
+
+MCOUNT_INSN_SIZE = 5
+
+# enum in include/linux/ftrace.h: ftrace_ops->flags
+FTRACE_OPS_FL_ENABLED = 1 << 0
+FTRACE_OPS_FL_DYNAMIC = 1 << 1
+FTRACE_OPS_FL_CONTROL = 1 << 2
+FTRACE_OPS_FL_SAVE_REGS = 1 << 3
+FTRACE_OPS_FL_SAVE_REGS_IF_SUPPORTED = 1 << 4
+FTRACE_OPS_FL_RECURSION_SAFE = 1 << 5
+FTRACE_OPS_FL_STUB = 1 << 6
+FTRACE_OPS_FL_INITIALIZED = 1 << 7
+FTRACE_OPS_FL_DELETED = 1 << 8
+FTRACE_OPS_FL_ALLOC_TRAMP = 1 << 9  # added by the patch
+
+OPS_FLAG_NAMES = {
+    FTRACE_OPS_FL_ENABLED: "ENABLED",
+    FTRACE_OPS_FL_DYNAMIC: "DYNAMIC",
+    FTRACE_OPS_FL_CONTROL: "CONTROL",
+    FTRACE_OPS_FL_SAVE_REGS: "SAVE_REGS",
+    FTRACE_OPS_FL_SAVE_REGS_IF_SUPPORTED: "SAVE_REGS_IF_SUPPORTED",
+    FTRACE_OPS_FL_RECURSION_SAFE: "RECURSION_SAFE",
+    FTRACE_OPS_FL_STUB: "STUB",
+    FTRACE_OPS_FL_INITIALIZED: "INITIALIZED",
+    FTRACE_OPS_FL_DELETED: "DELETED",
+    FTRACE_OPS_FL_ALLOC_TRAMP: "ALLOC_TRAMP",
+}
+
+# dyn_ftrace->flags: the low 27 bits count the ops tracing the record.
+FTRACE_FL_ENABLED = 1 << 31
+FTRACE_FL_REGS = 1 << 30
+FTRACE_FL_REGS_EN = 1 << 29
+FTRACE_FL_TRAMP = 1 << 28
+FTRACE_FL_TRAMP_EN = 1 << 27
+FTRACE_FL_BITS = 5
+FTRACE_REF_MAX_SHIFT = 27
+FTRACE_FL_MASKED_BITS = (1 << FTRACE_FL_BITS) - 1
+FTRACE_FL_MASK = FTRACE_FL_MASKED_BITS << FTRACE_REF_MAX_SHIFT
+FTRACE_REF_MAX = (1 << FTRACE_REF_MAX_SHIFT) - 1
+
+REC_FLAG_NAMES = {
+    FTRACE_FL_ENABLED: "ENABLED",
+    FTRACE_FL_REGS: "REGS",
+    FTRACE_FL_REGS_EN: "REGS_EN",
+    FTRACE_FL_TRAMP: "TRAMP",
+    FTRACE_FL_TRAMP_EN: "TRAMP_EN",
+}
+
+# ftrace_run_update_code() commands
+FTRACE_UPDATE_CALLS = 1 << 0
+FTRACE_DISABLE_CALLS = 1 << 1
+FTRACE_UPDATE_TRACE_FUNC = 1 << 2
+FTRACE_START_FUNC_RET = 1 << 3
+FTRACE_STOP_FUNC_RET = 1 << 4
+
+# ftrace_update_record() / ftrace_test_record() results
+FTRACE_UPDATE_IGNORE = 0
+FTRACE_UPDATE_MAKE_CALL = 1
+FTRACE_UPDATE_MODIFY_CALL = 2
+FTRACE_UPDATE_MAKE_NOP = 3
+
+# ftrace_hash->flags
+FTRACE_HASH_FL_MOD = 1 << 0
+
+
+class ftrace_hash:
+    """struct ftrace_hash: a set of instruction pointers.
+
+    The kernel keeps hlist buckets of ftrace_func_entry; a set gives the
+    same answers to ftrace_lookup_ip() and ->count.
+    """
+
+    __slots__ = ("ips", "flags")
+
+    def __init__(self, ips=(), flags=0):
+        self.ips = set(ips)
+        self.flags = flags
+
+    @property
+    def count(self):
+        return len(self.ips)
+
+    def __repr__(self):
+        return f"ftrace_hash({sorted(self.ips)!r})"
+
+
+EMPTY_HASH = ftrace_hash(flags=0)
+
+
+@dataclass(eq=False)
+class ftrace_ops:
+    """struct ftrace_ops at the patch's base (before func_hash and nr_trampolines).
+
+    ``ptr`` is the emulated address of the struct, what C writes as
+    ``(unsigned long)ops``; ``func`` is the emulated address of the
+    callback.  ``name`` is the model's label for reports only.
+    """
+
+    name: str
+    func: int = 0
+    flags: int = 0
+    ptr: int = 0
+    next: "ftrace_ops | None" = None
+    trampolines: int = 0
+    notrace_hash: ftrace_hash = field(default_factory=lambda: EMPTY_HASH)
+    filter_hash: ftrace_hash = field(default_factory=lambda: EMPTY_HASH)
+    tramp_hash: ftrace_hash = field(default_factory=lambda: EMPTY_HASH)
+    trampoline: int = 0
+
+    def __repr__(self):
+        return self.name
+
+
+@dataclass(eq=False)
+class dyn_ftrace:
+    """struct dyn_ftrace: one traceable call site."""
+
+    ip: int
+    flags: int = 0
+    name: str = ""  # kallsyms name of the function, for reports
+
+    def __repr__(self):
+        return f"dyn_ftrace({self.name or hex(self.ip)})"
+
+
+@dataclass(eq=False)
+class ftrace_page:
+    """struct ftrace_page: a block of records, all of one module or of vmlinux."""
+
+    records: list
+    next: "ftrace_page | None" = None
+    mod: object = None  # the struct module the records belong to (None: vmlinux)
+
+    @property
+    def index(self):
+        return len(self.records)
+
+
+def ftrace_rec_count(rec):
+    """ftrace_rec_count(): the reference count held in the low bits of rec->flags."""
+    return rec.flags & ~FTRACE_FL_MASK
+
+
+def ftrace_hash_empty(hash):
+    """ftrace_hash_empty(): NULL or no entries."""
+    return not hash or not hash.ips
+
+
+def flag_names(flags, names):
+    """Flag bits as '|'-joined kernel names, for reports and notes."""
+    return "|".join(n for bit, n in sorted(names.items(), reverse=True) if flags & bit)

@@ -1,0 +1,69 @@
+"""One simulated kernel: the globals of the modelled C files and its functions.
+
+Every model function is a top-level function of a module in MODEL_MODULES
+whose first parameter is the kernel, ``k``.  A Kernel binds each of them
+as an attribute, so model code calls ``k.ftrace_startup(ops, command)``
+where C calls ``ftrace_startup(ops, command)``.  Binding per kernel is what
+lets a variant (or a fix) replace a function in one kernel while another
+kernel runs the original beside it.
+"""
+
+import importlib
+import inspect
+import types
+from dataclasses import dataclass
+
+MODEL_MODULES = (
+    "model.kernel.trace.ftrace",
+    "model.kernel.module",
+    "model.arch.x86.kernel.ftrace",
+    "model.arch.x86.kernel.module",
+)
+
+
+def model_functions():
+    """{name: function} for every C function the model has."""
+    table = {}
+    for modname in MODEL_MODULES:
+        mod = importlib.import_module(modname)
+        for name, fn in vars(mod).items():
+            if inspect.isfunction(fn) and fn.__module__ == modname:
+                table[name] = fn
+    return table
+
+
+@dataclass(frozen=True)
+class Warning_:
+    """One WARN_ON / FTRACE_WARN_ON / ftrace_bug / pr_warn the kernel printed."""
+
+    kind: str
+    message: str
+
+    def __str__(self):
+        return f"{self.kind}: {self.message}"
+
+
+class FtraceKilled(Exception):
+    """Not raised by the model: ftrace_kill() only sets flags, as in C."""
+
+
+class Kernel:
+    """The state of one kernel: every global of the modelled files lives here."""
+
+    def __init__(self, fixes=frozenset(), overrides=None):
+        self.fixes = frozenset(fixes)
+        self.warnings = []
+        table = model_functions()
+        for name, fn in (overrides or {}).items():
+            if name not in table:
+                raise KeyError(f"the model has no function {name!r}")
+            table[name] = fn
+        for name, fn in table.items():
+            setattr(self, name, types.MethodType(fn, self))
+
+    def fixed(self, fix_id):
+        """True when this kernel is built with the catalogued fix ``fix_id``."""
+        return fix_id in self.fixes
+
+    def warn(self, kind, message):
+        self.warnings.append(Warning_(kind, message))
