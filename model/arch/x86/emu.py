@@ -1,0 +1,594 @@
+"""The emulated x86-64 kernel: one unicorn instance holding text, data, modules, stacks.
+
+Not a kernel file: this is the machine the model's C functions patch and
+run.  Address map (all 4 KiB aligned, UC_TLB_VIRTUAL so that the upper
+half works):
+
+    TEXT     0xffffffff81000000  mcount_64.S routines, then the C functions
+                                 modelled in Python (one ``retq`` each, hooked
+                                 at entry), callbacks, parent call sites, and
+                                 the traced functions appended by
+                                 kernel_function()
+    DATA     0xffffffff82000000  function_trace_op, then static ftrace_ops
+    MODULES  0xffffffffa0000000  mapped page by page by module_alloc
+    DIRECT   0xffff880000000000  kmalloc'd (dynamic) ftrace_ops, the stack
+
+ftrace_ops layout in emulated memory (what alloc_ops/sync_ops write; see
+DEVIATIONS.md): func 0x0, next 0x8, flags 0x10, disabled 0x18,
+trampolines 0x20 (int), notrace_hash 0x28, filter_hash 0x30,
+tramp_hash 0x38, regex_lock 0x40 (0x20 bytes, left zero), trampoline 0x60.
+"""
+
+import bisect
+import ctypes
+import struct
+from dataclasses import dataclass, field
+
+from capstone import CS_ARCH_X86, CS_MODE_64, Cs
+from keystone import KS_ARCH_X86, KS_MODE_64, KS_OPT_SYNTAX_ATT, Ks
+from unicorn import (
+    UC_ARCH_X86,
+    UC_HOOK_CODE,
+    UC_MODE_64,
+    UC_PROT_ALL,
+    UC_TLB_VIRTUAL,
+    Uc,
+    UcError,
+)
+from unicorn import x86_const as X
+from unicorn.unicorn_py3.unicorn import uclib
+
+from model.arch.x86.kernel import mcount_64
+from model.arch.x86.kernel.mcount_64 import branch_target
+
+PAGE_SIZE = 0x1000
+TEXT_BASE = mcount_64.TEXT_BASE
+TEXT_SIZE = 0x400000
+CFUNC_BASE = TEXT_BASE + 0x1000  # C functions modelled in Python
+REDIRECT_BASE = TEXT_BASE + 0x1800  # landing site for handlers that change regs->ip
+CALLBACK_BASE = TEXT_BASE + 0x2000
+CALLBACK_END = TEXT_BASE + 0x8000
+CALLBACK_SLOT = 0x10
+PARENT_BASE = TEXT_BASE + 0x8000  # return addresses of the traced functions' callers
+PARENT_END = TEXT_BASE + 0x10000
+FUNCTIONS_BASE = TEXT_BASE + 0x10000
+DATA_BASE = 0xFFFFFFFF82000000
+DATA_SIZE = 0x100000
+MODULES_VADDR = 0xFFFFFFFFA0000000
+MODULES_END = 0xFFFFFFFFFF000000
+DIRECT_BASE = 0xFFFF880000000000
+DIRECT_SIZE = 0x100000
+STACK_TOP = DIRECT_BASE + DIRECT_SIZE - 0x100
+
+FUNCTION_SIZE = 0x20
+CALL_BOUND = 20000  # instructions per emu.call()
+REDIRECT_RAX = 0x5EED  # what the redirect landing returns
+POISON = 0xDEADBEEFDEAD0000  # what a callback leaves in the registers C may clobber
+OPS_SIZE = 0x80
+OPS_FIELDS = {"func": 0x0, "next": 0x8, "flags": 0x10, "trampolines": 0x20, "trampoline": 0x60}
+
+# the C functions this machine runs in Python, entered through a hooked retq
+CFUNCS = ("prepare_ftrace_return", "ftrace_return_to_handler", "ftrace_ops_list_func")
+FTRACE_RETFUNC_DEPTH = 50
+
+PT_REGS = "r15 r14 r13 r12 bp bx r11 r10 r9 r8 ax cx dx si di orig_ax ip cs flags sp ss".split()
+PRESERVED = {
+    "rbx": X.UC_X86_REG_RBX,
+    "rbp": X.UC_X86_REG_RBP,
+    "r12": X.UC_X86_REG_R12,
+    "r13": X.UC_X86_REG_R13,
+    "r14": X.UC_X86_REG_R14,
+    "r15": X.UC_X86_REG_R15,
+    "rsp": X.UC_X86_REG_RSP,
+}
+ARGS = (
+    X.UC_X86_REG_RDI,
+    X.UC_X86_REG_RSI,
+    X.UC_X86_REG_RDX,
+    X.UC_X86_REG_RCX,
+    X.UC_X86_REG_R8,
+    X.UC_X86_REG_R9,
+)
+CLOBBERED = (X.UC_X86_REG_RAX, *ARGS, X.UC_X86_REG_R10, X.UC_X86_REG_R11)
+_POISON = tuple(POISON + i for i in range(len(CLOBBERED)))
+# entry: the six arguments, rax, r10, r11, flags, rsp, then the preserved registers
+_ENTRY_REGS = (
+    *ARGS,
+    X.UC_X86_REG_RAX,
+    X.UC_X86_REG_R10,
+    X.UC_X86_REG_R11,
+    X.UC_X86_REG_EFLAGS,
+    X.UC_X86_REG_RSP,
+    *list(PRESERVED.values())[:-1],
+)
+_EXIT_REGS = (*PRESERVED.values(), X.UC_X86_REG_RAX, X.UC_X86_REG_RIP)
+# a C function's view on entry: rdi, rsi, rdx, rcx, rsp
+_ARG_REGS = (*ARGS[:4], X.UC_X86_REG_RSP)
+
+_TRACED_BODY = {
+    # fentry: the call is the first instruction; the body returns the sum of its arguments
+    True: (
+        b"",
+        "leaq (%rdi,%rsi,1), %rax\naddq %rdx, %rax\naddq %rcx, %rax\n"
+        "addq %r8, %rax\naddq %r9, %rax\nretq",
+    ),
+    # mcount: the call follows the frame-pointer prologue
+    False: (
+        b"\x55\x48\x89\xe5",
+        "leaq (%rdi,%rsi,1), %rax\naddq %rdx, %rax\naddq %rcx, %rax\n"
+        "addq %r8, %rax\naddq %r9, %rax\npopq %rbp\nretq",
+    ),
+}
+_REDIRECT_BODY = {
+    True: f"movq $0x{REDIRECT_RAX:x}, %rax\nretq",
+    False: f"movq $0x{REDIRECT_RAX:x}, %rax\npopq %rbp\nretq",
+}
+
+
+def _keystone(text):
+    ks = Ks(KS_ARCH_X86, KS_MODE_64)
+    ks.syntax = KS_OPT_SYNTAX_ATT
+    return bytes(ks.asm(text, 0)[0])
+
+
+_BODIES = {}
+_CS = []
+
+
+def _capstone():
+    """One capstone instance per process (creating one costs ~0.3 ms)."""
+    if not _CS:
+        _CS.append(Cs(CS_ARCH_X86, CS_MODE_64))
+    return _CS[0]
+
+
+def _body(fentry):
+    """(prologue, body, redirect landing) machine code, assembled once per process."""
+    if fentry not in _BODIES:
+        prologue, body = _TRACED_BODY[fentry]
+        _BODIES[fentry] = (prologue, _keystone(body), _keystone(_REDIRECT_BODY[fentry]))
+    return _BODIES[fentry]
+
+
+class RegBlock:
+    """Read or write a fixed set of registers in one C call.
+
+    unicorn's Python reg_read_batch/reg_write_batch cost ~25 us each; the
+    same uc_reg_*_batch calls through ctypes with prebuilt arrays cost ~1 us.
+    """
+
+    def __init__(self, uc, regs):
+        n = len(regs)
+        self._uch, self._n = uc._uch, n
+        self._regs = (ctypes.c_int * n)(*regs)
+        self._vals = (ctypes.c_uint64 * n)()
+        base = ctypes.addressof(self._vals)
+        self._ptrs = (ctypes.c_void_p * n)(*(base + 8 * i for i in range(n)))
+
+    def read(self):
+        uclib.uc_reg_read_batch(self._uch, self._regs, self._ptrs, self._n)
+        return self._vals[:]
+
+    def write(self, values):
+        self._vals[:] = [v & 0xFFFFFFFFFFFFFFFF for v in values]
+        uclib.uc_reg_write_batch(self._uch, self._regs, self._ptrs, self._n)
+
+
+class EmulationFault(Exception):
+    """The emulated code faulted, ran an invalid instruction or ran past its bound."""
+
+
+@dataclass
+class Invocation:
+    """One call of a callback (an ops->func): its arguments and, with pt_regs, their fields."""
+
+    func: int
+    ip: int  # rdi
+    parent_ip: int  # rsi
+    op: int  # rdx
+    regs: int  # rcx
+    ret: int = 0  # the return address on the stack (0 when called through the list hook)
+    pt_regs: dict | None = None
+    via_list: bool = False
+
+
+@dataclass
+class GraphCall:
+    """One prepare_ftrace_return(parent, self_addr, frame_pointer)."""
+
+    parent: int
+    self_addr: int
+    frame_pointer: int
+    old: int  # *parent when it was entered
+    accepted: bool
+
+
+@dataclass
+class CallResult:
+    """What one emu.call() observed."""
+
+    calls: list = field(default_factory=list)
+    list_calls: list = field(default_factory=list)  # (ip, parent_ip, regs) per list-func entry
+    graph_calls: list = field(default_factory=list)
+    returned_via_handler: bool = False
+    graph_warnings: list = field(default_factory=list)
+    before: dict = field(default_factory=dict)
+    after: dict = field(default_factory=dict)
+    rax: int = 0
+
+
+@dataclass
+class _Callback:
+    name: str
+    on_call: object = None  # callable(emu, Invocation) run when it is entered
+
+
+class Emu:
+    """The address space of one kernel on one unicorn instance."""
+
+    FUNCTION_SIZE = FUNCTION_SIZE
+
+    def __init__(self, fentry=True):
+        self.fentry = fentry
+        self.uc = uc = Uc(UC_ARCH_X86, UC_MODE_64)
+        uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
+        for base, size in (
+            (TEXT_BASE, TEXT_SIZE),
+            (DATA_BASE, DATA_SIZE),
+            (DIRECT_BASE, DIRECT_SIZE),
+        ):
+            uc.mem_map(base, size, UC_PROT_ALL)
+        self.md = _capstone()
+        self.sym = {"function_trace_op": DATA_BASE}
+        self.sym.update((name, CFUNC_BASE + 0x10 * i) for i, name in enumerate(CFUNCS))
+        self.image = mcount_64.assemble(fentry, tuple(sorted(self.sym.items())))
+        self.sym.update(self.image.sym)
+        self.sym["mcount"] = self.sym["function_hook"]
+        if fentry:
+            self.sym["__fentry__"] = self.sym["function_hook"]
+        uc.mem_write(self.image.base, self.image.code)
+        uc.mem_write(CFUNC_BASE, b"\xc3".ljust(0x10, b"\xcc") * len(CFUNCS))
+        self._prologue, self._traced_body, redirect = _body(fentry)
+        self.sym["ftrace_redirected"] = REDIRECT_BASE
+        uc.mem_write(REDIRECT_BASE, redirect)
+        uc.mem_write(CALLBACK_BASE, b"\xcc" * (PARENT_END - CALLBACK_BASE))
+        self._cfunc = {self.sym[n]: getattr(self, "_" + n) for n in CFUNCS}
+        uc.hook_add(
+            UC_HOOK_CODE, self._on_cfunc, None, CFUNC_BASE, CFUNC_BASE + 0x10 * len(CFUNCS) - 1
+        )
+        uc.hook_add(UC_HOOK_CODE, self._on_callback, None, CALLBACK_BASE, CALLBACK_END - 1)
+        self._callbacks = {}
+        self._functions = {}  # call site -> (function start, name)
+        self._names = []  # sorted (address, name) for reports
+        self._next_function = FUNCTIONS_BASE
+        self._next_data = DATA_BASE + 0x100
+        self._next_direct = DIRECT_BASE
+        self.modules = {}  # mapped module-area ranges: start -> size
+        self.inject = {"module_alloc": 0, "probe_kernel_read": 0, "op_ref": 0}
+        self.list_func_hook = None
+        self.graph_entry_hook = None
+        self.ret_stack = []  # current->ret_stack: (ret, func, frame_pointer)
+        self._result = None
+        self._fault = None
+        self._entry = RegBlock(uc, _ENTRY_REGS)
+        self._exit = RegBlock(uc, _EXIT_REGS)
+        self._args = RegBlock(uc, _ARG_REGS)
+        self._clobber = RegBlock(uc, CLOBBERED)
+        self._rax = RegBlock(uc, (X.UC_X86_REG_RAX,))
+
+    # ---- memory -------------------------------------------------------------
+
+    def read(self, addr, size):
+        return bytes(self.uc.mem_read(addr, size))
+
+    def write_text(self, addr, data):
+        """Write code and drop unicorn's translation of those bytes."""
+        self.uc.mem_write(addr, bytes(data))
+        self.uc.ctl_remove_cache(addr, addr + len(data))
+
+    def write_data(self, addr, data):
+        self.uc.mem_write(addr, bytes(data))
+
+    def read_u64(self, addr):
+        return struct.unpack("<Q", self.read(addr, 8))[0]
+
+    def write_u64(self, addr, value):
+        self.write_data(addr, struct.pack("<Q", value & (2**64 - 1)))
+
+    def probe_read(self, addr, size):
+        """probe_kernel_read(): the bytes, or None for a fault (or an injected one)."""
+        if self.injected("probe_kernel_read"):
+            return None
+        try:
+            return self.read(addr, size)
+        except UcError:
+            return None
+
+    def injected(self, what):
+        """Consume one injected failure of ``what`` (a key of emu.inject)."""
+        if self.inject.get(what, 0) > 0:
+            self.inject[what] -= 1
+            return True
+        return False
+
+    def map_module(self, addr, size):
+        """Back [addr, addr+size) of the module area with memory (vmalloc's page mapping)."""
+        self.uc.mem_map(addr, size, UC_PROT_ALL)
+        self.modules[addr] = size
+
+    def unmap_module(self, addr):
+        size = self.modules.pop(addr)
+        self.uc.ctl_remove_cache(addr, addr + size)
+        self.uc.mem_unmap(addr, size)
+
+    @property
+    def function_trace_op(self):
+        return self.read_u64(self.sym["function_trace_op"])
+
+    @function_trace_op.setter
+    def function_trace_op(self, value):
+        self.write_u64(self.sym["function_trace_op"], value)
+
+    # ---- things placed in memory --------------------------------------------
+
+    def place_function(self, addr, name):
+        """Lay a traced function at ``addr``; returns its call site (the record's ip).
+
+        The site holds the compiler's ``call mcount``/``call __fentry__``.
+        """
+        ip = addr + len(self._prologue)
+        call = b"\xe8" + struct.pack("<i", self.sym["mcount"] - (ip + 5))
+        code = self._prologue + call + self._traced_body
+        assert len(code) <= FUNCTION_SIZE
+        self.write_text(addr, code.ljust(FUNCTION_SIZE, b"\xcc"))
+        self._functions[ip] = (addr, name)
+        self._name(addr, name)
+        return ip
+
+    def kernel_function(self, name):
+        """Append a traced function to kernel text; returns its call site."""
+        addr = self._next_function
+        if addr + FUNCTION_SIZE > TEXT_BASE + TEXT_SIZE:
+            raise MemoryError("emulated kernel text is full")
+        self._next_function += FUNCTION_SIZE
+        return self.place_function(addr, name)
+
+    def function_name(self, ip):
+        entry = self._functions.get(ip)
+        return entry[1] if entry else self.symbolize(ip)
+
+    def new_callback(self, name, on_call=None):
+        """A distinct emulated function to use as an ops->func; its calls are recorded.
+
+        ``on_call(emu, invocation)`` runs when it is entered (a handler may,
+        for example, change regs->ip).
+        """
+        addr = CALLBACK_BASE + CALLBACK_SLOT * len(self._callbacks)
+        if addr >= CALLBACK_END:
+            raise MemoryError("no room for another callback")
+        self.write_text(addr, b"\xc3")
+        self._callbacks[addr] = _Callback(name, on_call)
+        self._name(addr, name)
+        return addr
+
+    def alloc_ops(self, ops, dynamic):
+        """Give ``ops`` an emulated address (direct map if dynamic, else kernel data)."""
+        if dynamic:
+            ops.ptr, self._next_direct = self._next_direct, self._next_direct + OPS_SIZE
+        else:
+            ops.ptr, self._next_data = self._next_data, self._next_data + OPS_SIZE
+        self.write_data(ops.ptr, bytes(OPS_SIZE))
+        self._name(ops.ptr, f"ops {ops.name}")
+        self.sync_ops(ops)
+        return ops.ptr
+
+    def sync_ops(self, ops):
+        """Write the ftrace_ops fields the machine code or the reports can read."""
+        nxt = getattr(ops.next, "ptr", 0) or 0
+        self.write_data(ops.ptr, struct.pack("<QQQ", ops.func, nxt, ops.flags))
+        self.write_data(ops.ptr + OPS_FIELDS["trampolines"], struct.pack("<i", ops.trampolines))
+        self.write_u64(ops.ptr + OPS_FIELDS["trampoline"], ops.trampoline)
+
+    def _name(self, addr, name):
+        bisect.insort(self._names, (addr, name))
+
+    # ---- running ------------------------------------------------------------
+
+    def call(
+        self, ip, parent_ip=PARENT_BASE + 5, args=(1, 2, 3, 4, 5, 6), flags=0x246, preserved=None
+    ):
+        """Call the traced function whose call site is ``ip`` from ``parent_ip``.
+
+        Runs until the function returns to ``parent_ip`` (an address in the
+        parent area) or CALL_BOUND instructions; a fault, an invalid
+        instruction or the bound raises EmulationFault.
+        """
+        start, _ = self._functions[ip]
+        if not PARENT_BASE <= parent_ip < PARENT_END:
+            raise ValueError(f"parent_ip {parent_ip:#x} is outside the parent area")
+        uc = self.uc
+        rsp = STACK_TOP - 8
+        uc.mem_write(rsp, struct.pack("<Q", parent_ip))
+        preserved = preserved or {
+            "rbx": 0xB0B0B0B0,
+            "rbp": STACK_TOP,
+            "r12": 0x1212,
+            "r13": 0x1313,
+            "r14": 0x1414,
+            "r15": 0x1515,
+        }
+        saved = [preserved[n] for n in list(PRESERVED)[:-1]]
+        self._entry.write([*args, 0xAAAA, 0x1010, 0x1111, flags, rsp, *saved])
+        before = dict(
+            zip(PRESERVED, [*saved, rsp + 8], strict=True)
+        )  # rsp: the parent's, around its call
+        result = self._result = CallResult(before=before)
+        self._fault = None
+        try:
+            uc.emu_start(start, parent_ip, count=CALL_BOUND)
+        except UcError as e:
+            raise self.fault(uc.reg_read(X.UC_X86_REG_RIP), str(e)) from None
+        finally:
+            self._result = None
+        if self._fault:
+            raise self._fault
+        *after, result.rax, pc = self._exit.read()
+        if pc != parent_ip:
+            raise self.fault(
+                pc, f"did not return to {parent_ip:#x} within {CALL_BOUND} instructions"
+            )
+        result.after = dict(zip(PRESERVED, after, strict=True))
+        return result
+
+    def _invoke(self, func, ip, parent_ip, op, regs, ret, via_list):
+        """Record one callback invocation and run its on_call action."""
+        pt = None
+        if regs:
+            pt = dict(zip(PT_REGS, struct.unpack("<21Q", self.read(regs, 21 * 8)), strict=True))
+        inv = Invocation(func, ip, parent_ip, op, regs, ret, pt, via_list)
+        if self._result is not None:
+            self._result.calls.append(inv)
+        cb = self._callbacks.get(func)
+        if cb and cb.on_call:
+            cb.on_call(self, inv)
+        return inv
+
+    def record_call(self, func, ip, parent_ip, op, regs):
+        """The list function (modelled by the core in Python) calls ``func``."""
+        return self._invoke(func, ip, parent_ip, op, regs, 0, True)
+
+    def _on_callback(self, uc, addr, size, _data):
+        if addr not in self._callbacks:
+            return  # inside a slot: the int3 there faults
+        rdi, rsi, rdx, rcx, rsp = self._args.read()
+        ret = struct.unpack("<Q", uc.mem_read(rsp, 8))[0]
+        self._invoke(addr, rdi, rsi, rdx, rcx, ret, False)
+        self._clobber.write(_POISON)  # a C callback may clobber these
+
+    def _on_cfunc(self, uc, addr, size, _data):
+        self._cfunc[addr](uc)
+
+    def _ftrace_ops_list_func(self, uc):
+        """ftrace_ops_list_func(ip, parent_ip, op, regs): handed to the core's hook."""
+        ip, parent_ip, _, regs, _ = self._args.read()
+        if self._result is not None:
+            self._result.list_calls.append((ip, parent_ip, regs))
+        if self.list_func_hook:
+            self.list_func_hook(ip, parent_ip, regs)
+        self._clobber.write(_POISON)
+
+    def _prepare_ftrace_return(self, uc):
+        """prepare_ftrace_return(parent, self_addr, frame_pointer) (arch/x86/kernel/ftrace.c).
+
+        Swap the parent return address for return_to_handler, let the graph
+        entry hook decide, push the return trace (ftrace_push_return_trace)
+        or put the old address back.
+        """
+        parent, self_addr, frame_pointer, _, _ = self._args.read()
+        old = self.read_u64(parent)
+        self.write_u64(parent, self.sym["return_to_handler"])
+        accepted = bool(self.graph_entry_hook and self.graph_entry_hook(self_addr))
+        if accepted and len(self.ret_stack) >= FTRACE_RETFUNC_DEPTH:
+            accepted = False  # ftrace_push_return_trace() returns -EBUSY
+        if accepted:
+            self.ret_stack.append((old, self_addr, frame_pointer))
+        else:
+            self.write_u64(parent, old)
+        if self._result is not None:
+            self._result.graph_calls.append(
+                GraphCall(parent, self_addr, frame_pointer, old, accepted)
+            )
+        self._clobber.write(_POISON)
+
+    def _ftrace_return_to_handler(self, uc):
+        """ftrace_return_to_handler(frame_pointer): pop the return trace, return its address."""
+        frame_pointer = self._args.read()[0]
+        if not self.ret_stack:
+            self._fault = self.fault(
+                uc.reg_read(X.UC_X86_REG_RIP), "return_to_handler with an empty return stack"
+            )
+            uc.emu_stop()
+            return
+        ret, func, fp = self.ret_stack.pop()
+        if self._result is not None:
+            self._result.returned_via_handler = True
+            if not self.fentry and fp != frame_pointer:
+                self._result.graph_warnings.append(
+                    f"Bad frame pointer: expected {fp:#x}, received {frame_pointer:#x}"
+                )
+        self._clobber.write(_POISON)
+        self._rax.write((ret,))
+
+    # ---- reports ------------------------------------------------------------
+
+    def symbolize(self, addr):
+        """'name+0xoff' for an address (labels, functions, callbacks), else hex."""
+        best = None
+        for name, a in self.sym.items():
+            if a <= addr and (best is None or a > best[0]):
+                best = (a, name)
+        i = bisect.bisect_right(self._names, (addr, "\uffff")) - 1
+        if i >= 0 and (best is None or self._names[i][0] > best[0]):
+            best = self._names[i]
+        if best is None or addr - best[0] > 0x1000:
+            return f"{addr:#x}"
+        return best[1] if addr == best[0] else f"{best[1]}+{addr - best[0]:#x}"
+
+    def disassemble(self, addr, size, mark=None):
+        """Capstone listing of [addr, addr+size) with branch and RIP-relative targets named."""
+        try:
+            code = self.read(addr, size)
+        except UcError:
+            return [f"{addr:#x}: <unmapped>"]
+        lines = []
+        for insn in self.md.disasm(code, addr):
+            text = f"{insn.address:#x}: {insn.bytes.hex():<16} {insn.mnemonic} {insn.op_str}"
+            if insn.bytes[0] in (0xE8, 0xE9) or "rip" in insn.op_str:
+                target = branch_target(insn)
+                text += f"    -> {self.symbolize(target)}"
+            prefix = "=> " if insn.address == mark else "   "
+            lines.append(prefix + text)
+        return lines
+
+    def describe_trampoline(self, tramp, size, save_regs):
+        """Listing of a trampoline plus the ops slot its op load reads and its call target."""
+        op_label = "ftrace_regs_caller_op_ptr" if save_regs else "ftrace_caller_op_ptr"
+        start = "ftrace_regs_caller" if save_regs else "ftrace_caller"
+        call_label = "ftrace_regs_call" if save_regs else "ftrace_call"
+        op_insn = next(
+            self.md.disasm(
+                self.read(tramp + self.sym[op_label] - self.sym[start], 7),
+                tramp + self.sym[op_label] - self.sym[start],
+            )
+        )
+        slot = branch_target(op_insn)
+        try:
+            slot_value = f"{self.read_u64(slot):#x} ({self.symbolize(self.read_u64(slot))})"
+        except UcError:
+            slot_value = "<unmapped>"
+        call_at = tramp + self.sym[call_label] - self.sym[start]
+        call = next(self.md.disasm(self.read(call_at, 5), call_at), None)
+        target = self.symbolize(branch_target(call)) if call and call.bytes[0] == 0xE8 else "?"
+        return "\n".join(
+            [
+                f"trampoline {tramp:#x}: op slot {slot:#x} holds {slot_value}; "
+                f"call at {call_at:#x} -> {target}",
+                *self.disassemble(tramp, size),
+            ]
+        )
+
+    def fault(self, pc, what):
+        """An EmulationFault naming ``pc`` with the code around it disassembled."""
+        start = pc - 0x40
+        for base in [*self.sym.values(), *(a for a, _ in self._names)]:
+            if start < base <= pc and pc - base < 0x200:
+                start = base
+        listing = self.disassemble(start, pc - start + 0x20, mark=pc)
+        if not any(line.startswith("=>") for line in listing):
+            sp = self.uc.reg_read(X.UC_X86_REG_RSP)
+            try:
+                top = self.read_u64(sp)
+                listing.append(f"   [rsp] = {top:#x} ({self.symbolize(top)})")
+            except UcError:
+                pass
+        return EmulationFault(f"{what} at {pc:#x} ({self.symbolize(pc)})\n" + "\n".join(listing))
