@@ -43,16 +43,21 @@ class Warning_:
         return f"{self.kind}: {self.message}"
 
 
-class FtraceKilled(Exception):
-    """Not raised by the model: ftrace_kill() only sets flags, as in C."""
-
-
 class Kernel:
     """The state of one kernel: every global of the modelled files lives here."""
 
-    def __init__(self, fixes=frozenset(), overrides=None):
+    def __init__(self, fixes=frozenset(), overrides=None, functions=64, fentry=True):
+        """Boot a kernel with ``functions`` traceable vmlinux functions f0, f1, ...
+
+        ``fixes`` is a set of ids from model.fixes; ``overrides`` maps C
+        function names to replacement functions (a variant); ``fentry``
+        chooses the -mfentry build of the caller routines.
+        """
+        from model.arch.x86.emu import Emu
+
         self.fixes = frozenset(fixes)
         self.warnings = []
+        self.emu = Emu(fentry=fentry)
         table = model_functions()
         for name, fn in (overrides or {}).items():
             if name not in table:
@@ -60,6 +65,7 @@ class Kernel:
             table[name] = fn
         for name, fn in table.items():
             setattr(self, name, types.MethodType(fn, self))
+        self.ftrace_boot([f"f{i}" for i in range(functions)])
 
     def fixed(self, fix_id):
         """True when this kernel is built with the catalogued fix ``fix_id``."""

@@ -6,7 +6,7 @@ itself) are integers holding emulated addresses; pointers that only C
 code follows (``next``, the hashes) are Python references.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 MCOUNT_INSN_SIZE = 5
 
@@ -96,25 +96,56 @@ class ftrace_hash:
 EMPTY_HASH = ftrace_hash(flags=0)
 
 
-@dataclass(eq=False)
+class ftrace_ops_hash:
+    """The pair of hashes an ops filters with (struct ftrace_ops_hash of 3.17).
+
+    At the seed's base the two pointers are fields of ftrace_ops itself; the
+    model keeps them in this pair for every kernel so that the fix that lets
+    graph_ops share global_ops' hashes can be switched on.  Without that fix
+    every ops has a pair of its own, which is the base's layout.
+    """
+
+    __slots__ = ("notrace_hash", "filter_hash")
+
+    def __init__(self):
+        self.notrace_hash = EMPTY_HASH
+        self.filter_hash = EMPTY_HASH
+
+
 class ftrace_ops:
-    """struct ftrace_ops at the patch's base (before func_hash and nr_trampolines).
+    """struct ftrace_ops at the patch's base (``trampolines``, not ``nr_trampolines``).
 
     ``ptr`` is the emulated address of the struct, what C writes as
     ``(unsigned long)ops``; ``func`` is the emulated address of the
     callback.  ``name`` is the model's label for reports only.
     """
 
-    name: str
-    func: int = 0
-    flags: int = 0
-    ptr: int = 0
-    next: "ftrace_ops | None" = None
-    trampolines: int = 0
-    notrace_hash: ftrace_hash = field(default_factory=lambda: EMPTY_HASH)
-    filter_hash: ftrace_hash = field(default_factory=lambda: EMPTY_HASH)
-    tramp_hash: ftrace_hash = field(default_factory=lambda: EMPTY_HASH)
-    trampoline: int = 0
+    def __init__(self, name, func=0, flags=0, trampoline=0):
+        self.name = name
+        self.func = func
+        self.next = None
+        self.flags = flags
+        self.ptr = 0
+        self.trampolines = 0
+        self.func_hash = ftrace_ops_hash()
+        self.tramp_hash = None
+        self.trampoline = trampoline
+
+    @property
+    def filter_hash(self):
+        return self.func_hash.filter_hash
+
+    @filter_hash.setter
+    def filter_hash(self, hash):
+        self.func_hash.filter_hash = hash
+
+    @property
+    def notrace_hash(self):
+        return self.func_hash.notrace_hash
+
+    @notrace_hash.setter
+    def notrace_hash(self, hash):
+        self.func_hash.notrace_hash = hash
 
     def __repr__(self):
         return self.name
@@ -139,6 +170,7 @@ class ftrace_page:
     records: list
     next: "ftrace_page | None" = None
     mod: object = None  # the struct module the records belong to (None: vmlinux)
+    seq: int = 0  # creation order: pages are only ever appended
 
     @property
     def index(self):

@@ -1,0 +1,1214 @@
+"""kernel/trace/ftrace.c at the patch: the dynamic ftrace core.
+
+Each function models the C function of the same name, at the seed's base
+with the seed applied (see model/DEVIATIONS.md for how the base was
+rebuilt).  A catalogued fix changes a function only under
+``k.fixed(FIX_ID)``, so the base text stays readable beside the fixed one.
+Every function takes the kernel ``k`` first; the kernel's globals are
+attributes of ``k`` (``k.ftrace_ops_list``, ``k.ftrace_enabled``, ...).
+
+The mutexes (ftrace_lock, regex_lock) are not modelled: the model is
+single-threaded and every entry point runs to completion, as it does under
+ftrace_lock in the kernel.
+"""
+
+import fnmatch
+
+from model import fixes
+from model.include.linux.ftrace import (
+    EMPTY_HASH,
+    FTRACE_DISABLE_CALLS,
+    FTRACE_FL_ENABLED,
+    FTRACE_FL_REGS,
+    FTRACE_FL_REGS_EN,
+    FTRACE_FL_TRAMP,
+    FTRACE_FL_TRAMP_EN,
+    FTRACE_OPS_FL_ALLOC_TRAMP,
+    FTRACE_OPS_FL_CONTROL,
+    FTRACE_OPS_FL_DELETED,
+    FTRACE_OPS_FL_DYNAMIC,
+    FTRACE_OPS_FL_ENABLED,
+    FTRACE_OPS_FL_INITIALIZED,
+    FTRACE_OPS_FL_RECURSION_SAFE,
+    FTRACE_OPS_FL_SAVE_REGS,
+    FTRACE_OPS_FL_STUB,
+    FTRACE_REF_MAX,
+    FTRACE_START_FUNC_RET,
+    FTRACE_STOP_FUNC_RET,
+    FTRACE_UPDATE_CALLS,
+    FTRACE_UPDATE_IGNORE,
+    FTRACE_UPDATE_MAKE_CALL,
+    FTRACE_UPDATE_MAKE_NOP,
+    FTRACE_UPDATE_MODIFY_CALL,
+    FTRACE_UPDATE_TRACE_FUNC,
+    dyn_ftrace,
+    ftrace_hash,
+    ftrace_hash_empty,
+    ftrace_ops,
+    ftrace_page,
+    ftrace_rec_count,
+)
+
+EINVAL = 22
+EBUSY = 16
+ENODEV = 19
+ENOMEM = 12
+EFAULT = 14
+EPERM = 1
+
+
+# ---------------------------------------------------------------- warnings
+
+
+def WARN_ON(k, condition, message="WARN_ON"):
+    """WARN_ON(): the kernel prints a backtrace and carries on."""
+    if condition:
+        k.warn("WARN_ON", message)
+    return bool(condition)
+
+
+def FTRACE_WARN_ON(k, condition, message="FTRACE_WARN_ON"):
+    """FTRACE_WARN_ON(): WARN_ON() that also shuts ftrace down for good."""
+    if condition:
+        k.warn("FTRACE_WARN_ON", message)
+        k.ftrace_kill()
+    return bool(condition)
+
+
+def pr_warn(k, message):
+    """pr_warn() / pr_warning(): a KERN_WARNING line in the log."""
+    k.warn("pr_warn", message)
+
+
+def ftrace_kill(k):
+    """ftrace_kill(): stop ftrace dead, after an anomaly was detected."""
+    k.ftrace_disabled = 1
+    k.ftrace_enabled = 0
+    k.clear_ftrace_function()
+
+
+def clear_ftrace_function(k):
+    """clear_ftrace_function(): every call from the caller goes to the stub."""
+    k.ftrace_trace_function = k.emu.sym["ftrace_stub"]
+
+
+def ftrace_bug(k, failed, ip):
+    """ftrace_bug(): a call site could not be modified; kill ftrace."""
+    what = {
+        -EFAULT: "ftrace faulted on modifying",
+        -EINVAL: "ftrace failed to modify",
+        -EPERM: "ftrace faulted on writing",
+    }.get(failed, "ftrace faulted on unknown error")
+    actual = k.emu.read(ip, 5).hex(" ")
+    k.warn("ftrace_bug", f"{what} {k.emu.function_name(ip)} ({ip:#x}) actual: {actual}")
+    k.ftrace_kill()
+
+
+# ---------------------------------------------------------------- boot
+
+
+def ftrace_boot(k, functions):
+    """The kernel globals of ftrace.c at their link-time values, then ftrace_init().
+
+    Not a C function: it gathers the static initialisers of ftrace.c and
+    the boot call of ftrace_init() for the vmlinux call sites.
+    """
+    sym = k.emu.sym
+    k.ftrace_disabled = 0
+    k.ftrace_enabled = 0
+    k.last_ftrace_enabled = 0
+    k.ftrace_start_up = 0
+    k.ftrace_list_end = ftrace_ops(
+        "ftrace_list_end",
+        func=sym["ftrace_stub"],
+        flags=FTRACE_OPS_FL_RECURSION_SAFE | FTRACE_OPS_FL_INITIALIZED,
+    )
+    k.emu.alloc_ops(k.ftrace_list_end, dynamic=False)
+    k.ftrace_ops_list = k.ftrace_list_end
+    k.ftrace_trace_function = sym["ftrace_stub"]
+    k.saved_ftrace_func = None
+    k.set_function_trace_op = k.ftrace_list_end
+    k.function_trace_op = k.ftrace_list_end
+    k.emu.function_trace_op = k.ftrace_list_end.ptr
+    k.removed_ops = None
+    k.global_ops = ftrace_ops(
+        "global_ops",
+        func=sym["ftrace_stub"],
+        flags=FTRACE_OPS_FL_RECURSION_SAFE | FTRACE_OPS_FL_INITIALIZED,
+    )
+    k.emu.alloc_ops(k.global_ops, dynamic=False)
+    if k.fixed(fixes.GRAPH_OPS):
+        k.graph_ops = ftrace_ops(
+            "graph_ops",
+            func=sym["ftrace_stub"],
+            flags=FTRACE_OPS_FL_RECURSION_SAFE
+            | FTRACE_OPS_FL_INITIALIZED
+            | FTRACE_OPS_FL_STUB,
+            trampoline=sym["ftrace_graph_caller"],
+        )
+        k.graph_ops.func_hash = k.global_ops.func_hash  # ASSIGN_OPS_HASH
+        k.emu.alloc_ops(k.graph_ops, dynamic=False)
+    k.save_global_trampoline = 0
+    k.save_global_flags = 0
+    # function graph (kernel/trace/ftrace.c, CONFIG_FUNCTION_GRAPH_TRACER)
+    k.ftrace_graph_active = 0
+    k.ftrace_graph_entry = "ftrace_graph_entry_stub"
+    k.__ftrace_graph_entry = "ftrace_graph_entry_stub"
+    k.ftrace_graph_return = None
+    k.emu.list_func_hook = lambda ip, parent_ip, regs: k.ftrace_ops_list_func(
+        ip, parent_ip, None, regs
+    )
+    k.emu.graph_entry_hook = lambda func: k.call_ftrace_graph_entry(func)
+    # records
+    k.ftrace_pages_start = None
+    k.ftrace_pages = None
+    # Indexes the C does not have (it walks the pages): see DEVIATIONS.md.
+    k.nr_pages = 0
+    k.rec_by_ip = {}
+    k.rec_page = {}
+    k.recs_by_name = {}
+    k.ftrace_init(functions)
+
+
+def ftrace_init(k, functions):
+    """ftrace_init(): turn the vmlinux mcount calls into nops, then enable ftrace."""
+    ret = k.ftrace_dyn_arch_init()
+    if ret:
+        k.ftrace_disabled = 1
+        return
+    locs = [k.emu.kernel_function(name) for name in functions]
+    k.ftrace_process_locs(None, locs)
+    k.ftrace_enabled = 1
+    k.last_ftrace_enabled = 1
+
+
+# ---------------------------------------------------------------- records
+
+
+def do_for_each_ftrace_rec(k):
+    """do_for_each_ftrace_rec(): every record, page by page."""
+    pg = k.ftrace_pages_start
+    while pg:
+        yield from pg.records
+        pg = pg.next
+
+
+def do_for_each_ftrace_op(k):
+    """do_for_each_ftrace_op(): the registered ops, newest first."""
+    op = k.ftrace_ops_list
+    while op is not k.ftrace_list_end:
+        yield op
+        op = op.next
+
+
+def ftrace_rec_iter_start(k):
+    """ftrace_rec_iter_start() .. _next() .. _record(): the arch's record walk."""
+    return do_for_each_ftrace_rec(k)
+
+
+def ftrace_location(k, ip):
+    """ftrace_location(): the record at ip, or None (the model returns the rec)."""
+    return k.rec_by_ip.get(ip)
+
+
+def ftrace_process_locs(k, mod, locs):
+    """ftrace_process_locs(): one page of records for the sorted call sites, linked last."""
+    if not locs:
+        return 0
+    recs = []
+    for ip in sorted(locs):
+        rec = dyn_ftrace(ip=ip, name=k.emu.function_name(ip))
+        recs.append(rec)
+    pg = ftrace_page(records=recs, mod=mod, seq=k.nr_pages)
+    k.nr_pages += 1
+    for rec in recs:
+        k.rec_by_ip[rec.ip] = rec
+        k.rec_page[rec.ip] = pg
+        k.recs_by_name.setdefault(rec.name, []).append(rec)
+    if k.ftrace_pages is None:
+        k.ftrace_pages_start = pg
+    else:
+        k.ftrace_pages.next = pg
+    k.ftrace_pages = pg
+    k.ftrace_update_code(mod, pg)
+    return 0
+
+
+def ftrace_code_disable(k, mod, rec):
+    """ftrace_code_disable(): the boot-time mcount call becomes a nop."""
+    ret = k.ftrace_make_nop(mod, rec, k.emu.sym["mcount"])
+    if ret:
+        k.ftrace_bug(ret, rec.ip)
+        return 0
+    return 1
+
+
+def ops_traces_mod(k, ops):
+    """ops_traces_mod(): an ops with an empty filter traces every module function."""
+    return ftrace_hash_empty(ops.filter_hash)
+
+
+def ops_references_rec(k, ops, rec):
+    """ops_references_rec(): does this enabled, filtering ops name the record?"""
+    if not ops.flags & FTRACE_OPS_FL_ENABLED:
+        return 0
+    if k.ops_traces_mod(ops):
+        return 0
+    if not ftrace_hash_empty(ops.filter_hash) and rec.ip not in ops.filter_hash.ips:
+        return 0
+    if rec.ip in ops.notrace_hash.ips:
+        return 0
+    return 1
+
+
+def referenced_filters(k, rec):
+    """referenced_filters(): how many enabled filtering ops name the record."""
+    return sum(k.ops_references_rec(ops, rec) for ops in do_for_each_ftrace_op(k))
+
+
+def ftrace_update_code(k, mod, new_pgs):
+    """ftrace_update_code(): nop the new sites; count and enable them if tracing is on.
+
+    Module records get a count, but neither TRAMP nor REGS: the patch does
+    not touch this path.
+    """
+    ref = 0
+    test = False
+    if mod is not None:
+        for ops in do_for_each_ftrace_op(k):
+            if ops.flags & FTRACE_OPS_FL_ENABLED:
+                if k.ops_traces_mod(ops):
+                    ref += 1
+                else:
+                    test = True
+    pg = new_pgs
+    while pg:
+        for p in pg.records:
+            if k.ftrace_disabled:
+                return -1
+            cnt = ref
+            if test:
+                cnt += k.referenced_filters(p)
+            p.flags = cnt
+            if not k.ftrace_code_disable(mod, p):
+                break
+            if k.ftrace_start_up and cnt:
+                failed = k.__ftrace_replace_code(p, 1)
+                if failed:
+                    k.ftrace_bug(failed, p.ip)
+        pg = pg.next
+    return 0
+
+
+def ftrace_module_init(k, mod):
+    """ftrace_module_init(): records for a module's call sites, at load."""
+    if k.ftrace_disabled or not mod.ftrace_callsites:
+        return
+    k.ftrace_process_locs(mod, mod.ftrace_callsites)
+
+
+def ftrace_remove_tramp_pg(k, ops, pg):
+    """ftrace_remove_tramp_pg() (seed): drop ops' count for its trampolined records in pg.
+
+    The seed declares it ``void *`` and returns nothing; callers ignore it.
+    """
+    for rec in pg.records:
+        if not rec.flags & FTRACE_FL_TRAMP_EN:
+            continue
+        if k.ftrace_ops_test(ops, rec.ip, rec):
+            k.FTRACE_WARN_ON(
+                ftrace_rec_count(rec) != 1,
+                f"ftrace_remove_tramp_pg: {rec.name} count {ftrace_rec_count(rec)} != 1",
+            )
+            ops.trampolines -= 1
+
+
+def update_trampoline_counts(k, pg):
+    """update_trampoline_counts() (seed): module pages leaving, fix ops->trampolines."""
+    for op in list(do_for_each_ftrace_op(k)):
+        if op.trampolines:
+            k.ftrace_remove_tramp_pg(op, pg)
+
+
+def ftrace_release_mod(k, mod):
+    """ftrace_release_mod(): unlink and free the module's record pages."""
+    if k.ftrace_disabled:
+        return
+    last = None  # the page before pg, None for ftrace_pages_start
+    pg = k.ftrace_pages_start
+    while pg:
+        if pg.mod is mod:
+            if k.WARN_ON(pg is k.ftrace_pages_start, "ftrace_release_mod: first page"):
+                return
+            if pg is k.ftrace_pages:
+                k.ftrace_pages = last
+            k.update_trampoline_counts(pg)
+            last.next = pg.next
+            for rec in pg.records:
+                del k.rec_by_ip[rec.ip]
+                del k.rec_page[rec.ip]
+                k.recs_by_name[rec.name].remove(rec)
+        else:
+            last = pg
+        pg = pg.next
+
+
+# ---------------------------------------------------------------- hashes
+
+
+def ftrace_lookup_ip(k, hash, ip):
+    """ftrace_lookup_ip(): is ip in the hash (NULL or empty: no)."""
+    return bool(hash) and ip in hash.ips
+
+
+def ftrace_ops_test(k, ops, ip, regs):
+    """ftrace_ops_test(): do ops' hashes admit ip?
+
+    A SAVE_REGS ops is refused when called without regs (NULL): the
+    handler must not run without the pt_regs it asked for.
+    """
+    if not regs and ops.flags & FTRACE_OPS_FL_SAVE_REGS:
+        return 0
+    filter_hash = ops.filter_hash
+    notrace_hash = ops.notrace_hash
+    if (ftrace_hash_empty(filter_hash) or ip in filter_hash.ips) and (
+        ftrace_hash_empty(notrace_hash) or ip not in notrace_hash.ips
+    ):
+        return 1
+    return 0
+
+
+def test_rec_ops_needs_regs(k, rec):
+    """test_rec_ops_needs_regs(): does any listed ops that traces rec want regs?"""
+    for ops in do_for_each_ftrace_op(k):
+        if k.ftrace_ops_test(ops, rec.ip, rec) and ops.flags & FTRACE_OPS_FL_SAVE_REGS:
+            return True
+    return False
+
+
+def ftrace_remove_tramp(k, ops, rec):
+    """ftrace_remove_tramp(): ops no longer calls rec through its trampoline.
+
+    Base: found through ops->tramp_hash, which is only rebuilt after a code
+    update.  With bce0b6c51ac7 the ops' own hashes decide.
+    """
+    if k.fixed(fixes.TRAMP_LOOP):
+        if not rec.flags & FTRACE_FL_TRAMP:
+            return False
+        rec.flags &= ~FTRACE_FL_TRAMP
+        if (
+            not ftrace_hash_empty(ops.filter_hash) and rec.ip not in ops.filter_hash.ips
+        ) or rec.ip in ops.notrace_hash.ips:
+            return False
+        ops.trampolines -= 1
+        return True
+    if not k.ftrace_lookup_ip(ops.tramp_hash, rec.ip):
+        return -1
+    # The tramp_hash entry will be removed at time of update.
+    ops.trampolines -= 1
+    rec.flags &= ~FTRACE_FL_TRAMP
+    return 0
+
+
+def ftrace_clear_tramps(k, rec, ops=None):
+    """ftrace_clear_tramps(): a second ops joined rec; whoever had its trampoline loses it."""
+    if k.fixed(fixes.TRAMP_LOOP):
+        if not rec.flags & FTRACE_FL_TRAMP:
+            return
+        for op in do_for_each_ftrace_op(k):
+            # clear the other ops' trampoline, not the one being updated
+            if op is ops:
+                continue
+            if op.trampolines and k.ftrace_remove_tramp(op, rec):
+                break
+        return
+    for op in do_for_each_ftrace_op(k):
+        if op.trampolines:
+            k.ftrace_remove_tramp(op, rec)
+
+
+def __ftrace_hash_rec_update(k, ops, filter_hash, inc):
+    """__ftrace_hash_rec_update(): count ops in (or out of) every record its hash selects."""
+    if not ops.flags & FTRACE_OPS_FL_ENABLED:
+        return
+    all_ = False
+    if filter_hash:
+        hash = ops.filter_hash
+        other_hash = ops.notrace_hash
+        if ftrace_hash_empty(hash):
+            all_ = True
+    else:
+        inc = not inc
+        hash = ops.notrace_hash
+        other_hash = ops.filter_hash
+        # If the notrace hash has no items, then there's nothing to do.
+        if ftrace_hash_empty(hash):
+            return
+    count = 0
+    for rec in k.hash_rec_candidates(hash, all_):
+        if all_:
+            # Only the filter_hash affects all records.
+            match = not other_hash or rec.ip not in other_hash.ips
+        else:
+            in_hash = rec.ip in hash.ips
+            in_other_hash = bool(other_hash) and rec.ip in other_hash.ips
+            match = (filter_hash and in_hash and not in_other_hash) or (
+                not filter_hash
+                and in_hash
+                and (in_other_hash or ftrace_hash_empty(other_hash))
+            )
+        if not match:
+            continue
+        if inc:
+            rec.flags += 1
+            if k.FTRACE_WARN_ON(
+                ftrace_rec_count(rec) == FTRACE_REF_MAX, f"{rec.name}: ref count overflow"
+            ):
+                return
+            # A single callback with a trampoline of its own is called directly.
+            if ftrace_rec_count(rec) == 1 and ops.trampoline:
+                rec.flags |= FTRACE_FL_TRAMP
+                ops.trampolines += 1
+            elif k.fixed(fixes.TRAMP_LOOP):
+                k.ftrace_clear_tramps(rec, ops)
+            else:
+                # Another callback joined: back to the default caller.
+                rec.flags &= ~FTRACE_FL_TRAMP
+                k.ftrace_clear_tramps(rec)
+            # If any ops wants regs saved for this function, all get them.
+            if ops.flags & FTRACE_OPS_FL_SAVE_REGS:
+                rec.flags |= FTRACE_FL_REGS
+        else:
+            if k.FTRACE_WARN_ON(
+                ftrace_rec_count(rec) == 0, f"{rec.name}: ref count underflow"
+            ):
+                return
+            rec.flags -= 1
+            if ops.trampoline and not ftrace_rec_count(rec):
+                k.ftrace_remove_tramp(ops, rec)
+            # Still someone that wants regs for this record?
+            if (
+                ftrace_rec_count(rec) > 0
+                and rec.flags & FTRACE_FL_REGS
+                and ops.flags & FTRACE_OPS_FL_SAVE_REGS
+            ):
+                if not k.test_rec_ops_needs_regs(rec):
+                    rec.flags &= ~FTRACE_FL_REGS
+            # flags are cleared in ftrace_check_record() when count is zero
+        count += 1
+        # Shortcut: every record of the hash has been handled.
+        if not all_ and count == hash.count:
+            return
+
+
+def hash_rec_candidates(k, hash, all_):
+    """The records __ftrace_hash_rec_update() can match, in ftrace_pages order.
+
+    C walks every record and tests each against the hash; only records whose
+    ip is in the hash (or all of them, for an empty filter) can match, so the
+    model visits just those, in the same order.  Not a C function.
+    """
+    if all_:
+        return do_for_each_ftrace_rec(k)
+    recs = [k.rec_by_ip[ip] for ip in hash.ips if ip in k.rec_by_ip]
+    recs.sort(key=lambda rec: (k.rec_page[rec.ip].seq, rec.ip))
+    return recs
+
+
+def ftrace_hash_rec_disable(k, ops, filter_hash):
+    """ftrace_hash_rec_disable()."""
+    k.__ftrace_hash_rec_update(ops, filter_hash, 0)
+
+
+def ftrace_hash_rec_enable(k, ops, filter_hash):
+    """ftrace_hash_rec_enable()."""
+    k.__ftrace_hash_rec_update(ops, filter_hash, 1)
+
+
+# ---------------------------------------------------------------- records to code
+
+
+def ftrace_check_record(k, rec, enable, update):
+    """ftrace_check_record(): what must happen at rec's site; with update, do the flags."""
+    flag = 0
+    # Enabling: a record someone references must call; otherwise nop it.
+    if enable and ftrace_rec_count(rec):
+        flag = FTRACE_FL_ENABLED
+    # REGS or TRAMP out of step with their _EN bits: fail the ENABLED compare.
+    if flag:
+        if (not rec.flags & FTRACE_FL_REGS) != (not rec.flags & FTRACE_FL_REGS_EN):
+            flag |= FTRACE_FL_REGS
+        if (not rec.flags & FTRACE_FL_TRAMP) != (not rec.flags & FTRACE_FL_TRAMP_EN):
+            flag |= FTRACE_FL_TRAMP
+    # If the state of this record hasn't changed, then do nothing.
+    if (rec.flags & FTRACE_FL_ENABLED) == flag:
+        return FTRACE_UPDATE_IGNORE
+    if flag:
+        # Save off if rec is being enabled (for return value)
+        flag ^= rec.flags & FTRACE_FL_ENABLED
+        if update:
+            rec.flags |= FTRACE_FL_ENABLED
+            if flag & FTRACE_FL_REGS:
+                if rec.flags & FTRACE_FL_REGS:
+                    rec.flags |= FTRACE_FL_REGS_EN
+                else:
+                    rec.flags &= ~FTRACE_FL_REGS_EN
+            if flag & FTRACE_FL_TRAMP:
+                if rec.flags & FTRACE_FL_TRAMP:
+                    rec.flags |= FTRACE_FL_TRAMP_EN
+                else:
+                    rec.flags &= ~FTRACE_FL_TRAMP_EN
+        # From a nop: make the call; otherwise change where it calls.
+        if flag & FTRACE_FL_ENABLED:
+            return FTRACE_UPDATE_MAKE_CALL
+        return FTRACE_UPDATE_MODIFY_CALL
+    if update:
+        if not ftrace_rec_count(rec):
+            # No more users, clear all flags
+            rec.flags = 0
+        else:
+            # Just disable the record (keep REGS state)
+            rec.flags &= ~FTRACE_FL_ENABLED
+    return FTRACE_UPDATE_MAKE_NOP
+
+
+def ftrace_update_record(k, rec, enable):
+    """ftrace_update_record()."""
+    return k.ftrace_check_record(rec, enable, 1)
+
+
+def ftrace_test_record(k, rec, enable):
+    """ftrace_test_record()."""
+    return k.ftrace_check_record(rec, enable, 0)
+
+
+def ftrace_find_tramp_ops_curr(k, rec):
+    """ftrace_find_tramp_ops_curr(): whose trampoline rec calls now (by tramp_hash)."""
+    removed_ops = k.removed_ops
+    # Removed ops need to be tested first
+    if removed_ops is not None and removed_ops.tramp_hash:
+        if k.ftrace_lookup_ip(removed_ops.tramp_hash, rec.ip):
+            return removed_ops
+    for op in do_for_each_ftrace_op(k):
+        if not op.tramp_hash:
+            continue
+        if k.ftrace_lookup_ip(op.tramp_hash, rec.ip):
+            return op
+    return None
+
+
+def ftrace_find_tramp_ops_new(k, rec):
+    """ftrace_find_tramp_ops_new(): the first listed ops that traces rec."""
+    for op in do_for_each_ftrace_op(k):
+        # pass rec in as regs to have non-NULL val
+        if k.ftrace_ops_test(op, rec.ip, rec):
+            return op
+    return None
+
+
+def ftrace_get_addr_new(k, rec):
+    """ftrace_get_addr_new(): where rec's site must call after this update."""
+    # Trampolines take precedence over regs
+    if rec.flags & FTRACE_FL_TRAMP:
+        ops = k.ftrace_find_tramp_ops_new(rec)
+        if k.FTRACE_WARN_ON(
+            ops is None or not ops.trampoline,
+            f"Bad trampoline accounting at: {rec.ip:#x} ({rec.name})",
+        ):
+            # Ftrace is shutting down, return anything
+            return k.emu.sym["ftrace_caller"]
+        return ops.trampoline
+    if rec.flags & FTRACE_FL_REGS:
+        return k.emu.sym["ftrace_regs_caller"]
+    return k.emu.sym["ftrace_caller"]
+
+
+def ftrace_get_addr_curr(k, rec):
+    """ftrace_get_addr_curr(): where rec's site calls now."""
+    # Trampolines take precedence over regs
+    if rec.flags & FTRACE_FL_TRAMP_EN:
+        ops = k.ftrace_find_tramp_ops_curr(rec)
+        if k.FTRACE_WARN_ON(
+            ops is None, f"Bad trampoline accounting at: {rec.ip:#x} ({rec.name})"
+        ):
+            # Ftrace is shutting down, return anything
+            return k.emu.sym["ftrace_caller"]
+        return ops.trampoline
+    if rec.flags & FTRACE_FL_REGS_EN:
+        return k.emu.sym["ftrace_regs_caller"]
+    return k.emu.sym["ftrace_caller"]
+
+
+def __ftrace_replace_code(k, rec, enable):
+    """__ftrace_replace_code(): the generic one-record update.
+
+    x86 has its own ftrace_replace_code(); on x86 only ftrace_update_code()
+    calls this, for a new module record with a count while tracing.
+    """
+    ftrace_addr = k.ftrace_get_addr_new(rec)
+    # This needs to be done before we call ftrace_update_record
+    ftrace_old_addr = k.ftrace_get_addr_curr(rec)
+    ret = k.ftrace_update_record(rec, enable)
+    if ret == FTRACE_UPDATE_IGNORE:
+        return 0
+    if ret == FTRACE_UPDATE_MAKE_CALL:
+        return k.ftrace_make_call(rec, ftrace_addr)
+    if ret == FTRACE_UPDATE_MAKE_NOP:
+        if k.fixed(fixes.NOP_CURR_ADDR):
+            return k.ftrace_make_nop(None, rec, ftrace_old_addr)
+        return k.ftrace_make_nop(None, rec, ftrace_addr)
+    if ret == FTRACE_UPDATE_MODIFY_CALL:
+        return k.ftrace_modify_call(rec, ftrace_old_addr, ftrace_addr)
+    return -1  # unknown ftrace bug
+
+
+def ftrace_modify_all_code(k, command):
+    """ftrace_modify_all_code(): patch sites, the caller's call, and the graph jump."""
+    update = command & FTRACE_UPDATE_TRACE_FUNC
+    list_func = k.emu.sym["ftrace_ops_list_func"]
+    # Go through the list function while the sites change: it checks hashes.
+    if update:
+        err = k.ftrace_update_ftrace_func(list_func)
+        if k.FTRACE_WARN_ON(err, "ftrace_update_ftrace_func(list) failed"):
+            return
+    if command & FTRACE_UPDATE_CALLS:
+        k.ftrace_replace_code(1)
+    elif command & FTRACE_DISABLE_CALLS:
+        k.ftrace_replace_code(0)
+    if update and k.ftrace_trace_function != list_func:
+        k.function_trace_op = k.set_function_trace_op
+        k.emu.function_trace_op = k.function_trace_op.ptr
+        err = k.ftrace_update_ftrace_func(k.ftrace_trace_function)
+        if k.FTRACE_WARN_ON(err, "ftrace_update_ftrace_func failed"):
+            return
+    err = 0
+    if command & FTRACE_START_FUNC_RET:
+        err = k.ftrace_enable_ftrace_graph_caller()
+    elif command & FTRACE_STOP_FUNC_RET:
+        err = k.ftrace_disable_ftrace_graph_caller()
+    k.FTRACE_WARN_ON(err, "graph caller update failed")
+
+
+def ftrace_run_update_code(k, command):
+    """ftrace_run_update_code(): one code update, then rebuild the tramp hashes."""
+    ret = k.ftrace_arch_code_modify_prepare()
+    if k.FTRACE_WARN_ON(ret, "ftrace_arch_code_modify_prepare failed"):
+        return
+    k.arch_ftrace_update_code(command)
+    ret = k.ftrace_arch_code_modify_post_process()
+    k.FTRACE_WARN_ON(ret, "ftrace_arch_code_modify_post_process failed")
+    ret = k.ftrace_save_tramp_hashes()
+    k.FTRACE_WARN_ON(ret, "ftrace_save_tramp_hashes failed")
+
+
+def ftrace_save_ops_tramp_hash(k, ops):
+    """ftrace_save_ops_tramp_hash() (seed): the records now calling ops' trampoline."""
+    ops.tramp_hash = ftrace_hash()
+    cnt = 0
+    for rec in k.tramp_en_records():
+        # A record back down to one ops after being shared is not on the
+        # trampoline (no TRAMP_EN): tramp_en_records() skips it.
+        if k.ftrace_ops_test(ops, rec.ip, rec):
+            # It better only have a single ops attached
+            if k.FTRACE_WARN_ON(
+                ftrace_rec_count(rec) != 1,
+                f"{ops.name}: {rec.name} on its trampoline with count {ftrace_rec_count(rec)}",
+            ):
+                return -1
+            cnt += 1
+            ops.tramp_hash.ips.add(rec.ip)
+    # Make sure we added the number of trampolines as we expect to
+    if k.FTRACE_WARN_ON(
+        cnt != ops.trampolines, f"{ops.name}: cnt {cnt} != ops->trampolines {ops.trampolines}"
+    ):
+        k.pr_warn(f"{cnt} trampolines activated, {ops.trampolines} expected")
+    return 0
+
+
+def tramp_en_records(k):
+    """The records with TRAMP_EN, in ftrace_pages order.
+
+    The C walks every record and skips those without TRAMP_EN; the model
+    keeps that set up to date where TRAMP_EN changes.  Not a C function.
+    """
+    return [rec for rec in do_for_each_ftrace_rec(k) if rec.flags & FTRACE_FL_TRAMP_EN]
+
+
+def ftrace_save_tramp_hashes(k):
+    """ftrace_save_tramp_hashes(): every listed ops rebuilds its tramp_hash."""
+    for op in do_for_each_ftrace_op(k):
+        # The tramp_hash is recreated each time.
+        op.tramp_hash = None
+        if op.trampolines:
+            ret = k.ftrace_save_ops_tramp_hash(op)
+            if ret:
+                return ret
+    return 0
+
+
+# ---------------------------------------------------------------- ops list
+
+
+def add_ftrace_ops(k, ops):
+    """add_ftrace_ops(): push ops at the head of ftrace_ops_list."""
+    ops.next = k.ftrace_ops_list
+    k.ftrace_ops_list = ops
+
+
+def remove_ftrace_ops(k, ops):
+    """remove_ftrace_ops(): unlink ops; -1 if it is not on the list."""
+    if k.ftrace_ops_list is ops and ops.next is k.ftrace_list_end:
+        k.ftrace_ops_list = k.ftrace_list_end
+        return 0
+    prev = None
+    op = k.ftrace_ops_list
+    while op is not k.ftrace_list_end:
+        if op is ops:
+            break
+        prev, op = op, op.next
+    if op is not ops:
+        return -1
+    if prev is None:
+        k.ftrace_ops_list = ops.next
+    else:
+        prev.next = ops.next
+    return 0
+
+
+def update_ftrace_function(k):
+    """update_ftrace_function(): what the caller's ftrace_call should call.
+
+    One static, recursion-safe ops is called directly with its ops in
+    function_trace_op; anything else goes through the list function.
+    """
+    sym = k.emu.sym
+    head = k.ftrace_ops_list
+    k.set_function_trace_op = head
+    if head is k.ftrace_list_end:
+        func = sym["ftrace_stub"]
+    elif head.next is k.ftrace_list_end and (
+        head.flags & FTRACE_OPS_FL_RECURSION_SAFE and not head.flags & FTRACE_OPS_FL_DYNAMIC
+    ):
+        func = head.func
+    else:
+        k.set_function_trace_op = k.ftrace_list_end
+        func = sym["ftrace_ops_list_func"]
+    # If there's no change, then do nothing more here
+    if k.ftrace_trace_function == func:
+        return
+    k.update_function_graph_func()
+    k.ftrace_trace_function = func
+
+
+def ftrace_ops_init(k, ops):
+    """ftrace_ops_init(): first use of an ops."""
+    ops.flags |= FTRACE_OPS_FL_INITIALIZED
+
+
+def core_kernel_data(k, addr):
+    """core_kernel_data() (kernel/extable.c): is addr in vmlinux's .data?"""
+    return k.emu.core_kernel_data(addr)
+
+
+def __register_ftrace_function(k, ops):
+    """__register_ftrace_function(): put ops on the list (and give it a trampoline)."""
+    if ops.flags & FTRACE_OPS_FL_DELETED:
+        return -EINVAL
+    if k.WARN_ON(ops.flags & FTRACE_OPS_FL_ENABLED, f"register {ops.name}: already enabled"):
+        return -EBUSY
+    if not k.core_kernel_data(ops.ptr):
+        ops.flags |= FTRACE_OPS_FL_DYNAMIC
+    if ops.flags & FTRACE_OPS_FL_CONTROL:
+        raise NotImplementedError("FTRACE_OPS_FL_CONTROL ops are not modelled")
+    k.add_ftrace_ops(ops)
+    k.ftrace_update_trampoline(ops)
+    if k.ftrace_enabled:
+        k.update_ftrace_function()
+    return 0
+
+
+def __unregister_ftrace_function(k, ops):
+    """__unregister_ftrace_function(): take ops off the list."""
+    if k.WARN_ON(
+        not ops.flags & FTRACE_OPS_FL_ENABLED, f"unregister {ops.name}: not enabled"
+    ):
+        return -EBUSY
+    ret = k.remove_ftrace_ops(ops)
+    if ret < 0:
+        return ret
+    if k.ftrace_enabled:
+        k.update_ftrace_function()
+    return 0
+
+
+def ftrace_update_trampoline(k, ops):
+    """ftrace_update_trampoline() (seed): only non-dynamic ops get a trampoline."""
+    if ops.flags & FTRACE_OPS_FL_DYNAMIC:
+        return
+    k.arch_ftrace_update_trampoline(ops)
+
+
+def ftrace_startup_enable(k, command):
+    """ftrace_startup_enable(): run the update, unless ftrace_enabled is off."""
+    if k.saved_ftrace_func != k.ftrace_trace_function:
+        k.saved_ftrace_func = k.ftrace_trace_function
+        command |= FTRACE_UPDATE_TRACE_FUNC
+    if not command or not k.ftrace_enabled:
+        return
+    k.ftrace_run_update_code(command)
+
+
+def ftrace_startup(k, ops, command):
+    """ftrace_startup(): register ops, count it into its records, patch."""
+    if k.ftrace_disabled:
+        return -ENODEV
+    ret = k.__register_ftrace_function(ops)
+    if ret:
+        return ret
+    k.ftrace_start_up += 1
+    command |= FTRACE_UPDATE_CALLS
+    ops.flags |= FTRACE_OPS_FL_ENABLED
+    k.ftrace_hash_rec_enable(ops, 1)
+    k.ftrace_startup_enable(command)
+    return 0
+
+
+def ftrace_shutdown(k, ops, command):
+    """ftrace_shutdown(): unregister ops, count it out, patch (if ftrace_enabled)."""
+    if k.ftrace_disabled:
+        return -ENODEV
+    ret = k.__unregister_ftrace_function(ops)
+    if ret:
+        return ret
+    k.ftrace_start_up -= 1
+    # Just warn in case of unbalance: not critical enough to kill ftrace.
+    k.WARN_ON(k.ftrace_start_up < 0, "ftrace_start_up < 0")
+    k.ftrace_hash_rec_disable(ops, 1)
+    ops.flags &= ~FTRACE_OPS_FL_ENABLED
+    command |= FTRACE_UPDATE_CALLS
+    if k.saved_ftrace_func != k.ftrace_trace_function:
+        k.saved_ftrace_func = k.ftrace_trace_function
+        command |= FTRACE_UPDATE_TRACE_FUNC
+    if not command or not k.ftrace_enabled:
+        return 0
+    # If the ops uses a trampoline, then it needs to be tested first on update.
+    k.removed_ops = ops
+    k.ftrace_run_update_code(command)
+    k.removed_ops = None
+    # When an ops is unregistered (not tracing anything), no function
+    # should be pointed to its trampoline.
+    k.FTRACE_WARN_ON(ops.trampolines, f"{ops.name}: trampolines {ops.trampolines} at shutdown")
+    return 0
+
+
+def register_ftrace_function(k, ops):
+    """register_ftrace_function(): start tracing with ops."""
+    k.ftrace_ops_init(ops)
+    return k.ftrace_startup(ops, 0)
+
+
+def unregister_ftrace_function(k, ops):
+    """unregister_ftrace_function(): stop tracing with ops."""
+    return k.ftrace_shutdown(ops, 0)
+
+
+# ---------------------------------------------------------------- list function
+
+
+def ftrace_ops_list_func(k, ip, parent_ip, op, regs):
+    """ftrace_ops_list_func(): the caller's callee when several ops trace."""
+    k.__ftrace_ops_list_func(ip, parent_ip, op, regs)
+
+
+def __ftrace_ops_list_func(k, ip, parent_ip, ignored, regs):
+    """__ftrace_ops_list_func(): call every listed ops whose hashes admit ip.
+
+    Runs in Python behind a hook on the emulated ftrace_ops_list_func: each
+    "call" is recorded by the emulator as if op->func had been entered with
+    (ip, parent_ip, op, regs).  Recursion protection is not modelled.
+    """
+    for op in list(do_for_each_ftrace_op(k)):
+        if k.ftrace_ops_test(op, ip, regs):
+            if k.FTRACE_WARN_ON(not op.func, f"op={op.name} has no func"):
+                return
+            k.emu.record_call(op.func, ip, parent_ip, op.ptr, regs)
+
+
+# ---------------------------------------------------------------- filters
+
+
+def ftrace_match(k, name, pattern):
+    """ftrace_match() with filter_parse_regex(): full name or a '*' glob."""
+    if "*" in pattern:
+        return fnmatch.fnmatchcase(name, pattern)
+    return name == pattern
+
+
+def enter_record(k, hash, rec, not_):
+    """enter_record(): add rec's ip to hash, or with '!' remove it."""
+    if not_:
+        hash.ips.discard(rec.ip)
+    else:
+        hash.ips.add(rec.ip)
+    return 0
+
+
+def match_records(k, hash, buff):
+    """match_records(): put every matching record in hash; 1 if any matched."""
+    not_ = buff.startswith("!")
+    search = buff[1:] if not_ else buff
+    found = 0
+    if k.ftrace_disabled:
+        return 0
+    for rec in k.filter_candidates(search):
+        if k.ftrace_match(rec.name, search):
+            k.enter_record(hash, rec, not_)
+            found = 1
+    return found
+
+
+def filter_candidates(k, search):
+    """Records match_records() may match: by name when search has no glob.
+
+    The C walks every record; an exact name selects at most its records, so
+    the model looks them up by name.  Not a C function.
+    """
+    if "*" in search:
+        return do_for_each_ftrace_rec(k)
+    return k.recs_by_name.get(search, ())
+
+
+def ftrace_match_records(k, hash, buff):
+    """ftrace_match_records()."""
+    return k.match_records(hash, buff)
+
+
+def ftrace_hash_move(k, ops, enable, dst_attr, src):
+    """ftrace_hash_move(): replace ops' filter (enable) or notrace hash, recounting.
+
+    ``dst_attr`` names the hash pointer ('filter_hash' or 'notrace_hash'),
+    standing for the C's ``struct ftrace_hash **dst``.
+    """
+    # Remove the current set, update the hash and add them back.
+    if k.fixed(fixes.HASH_OPS_UPDATE):
+        k.ftrace_hash_rec_disable_modify(ops, enable)
+    else:
+        k.ftrace_hash_rec_disable(ops, enable)
+    new_hash = ftrace_hash(src.ips) if src.count else EMPTY_HASH
+    setattr(ops, dst_attr, new_hash)
+    # Enable regardless of ret: on success the new hash, else the old one.
+    if k.fixed(fixes.HASH_OPS_UPDATE):
+        k.ftrace_hash_rec_enable_modify(ops, enable)
+    else:
+        k.ftrace_hash_rec_enable(ops, enable)
+    return 0
+
+
+def ftrace_hash_rec_update_modify(k, ops, filter_hash, inc):
+    """ftrace_hash_rec_update_modify() (fix 84261912ebee): recount every sharer of the hash."""
+    k.__ftrace_hash_rec_update(ops, filter_hash, inc)
+    if ops.func_hash is not k.global_ops.func_hash:
+        return
+    # If the ops shares the global_ops hash, update all enabled ops using it.
+    for op in do_for_each_ftrace_op(k):
+        if op is ops:
+            continue
+        if op.func_hash is k.global_ops.func_hash:
+            k.__ftrace_hash_rec_update(op, filter_hash, inc)
+
+
+def ftrace_hash_rec_disable_modify(k, ops, filter_hash):
+    """ftrace_hash_rec_disable_modify() (fix 84261912ebee)."""
+    k.ftrace_hash_rec_update_modify(ops, filter_hash, 0)
+
+
+def ftrace_hash_rec_enable_modify(k, ops, filter_hash):
+    """ftrace_hash_rec_enable_modify() (fix 84261912ebee)."""
+    k.ftrace_hash_rec_update_modify(ops, filter_hash, 1)
+
+
+def ftrace_ops_update_code(k, ops):
+    """ftrace_ops_update_code(): a filter changed; patch if ops is live."""
+    if not k.fixed(fixes.HASH_OPS_UPDATE):
+        if ops.flags & FTRACE_OPS_FL_ENABLED and k.ftrace_enabled:
+            k.ftrace_run_update_code(FTRACE_UPDATE_CALLS)
+        return
+    if not k.ftrace_enabled:
+        return
+    if ops.flags & FTRACE_OPS_FL_ENABLED:
+        k.ftrace_run_update_code(FTRACE_UPDATE_CALLS)
+        return
+    # A shared global_ops filter: another enabled sharer still needs the update.
+    if ops.func_hash is not k.global_ops.func_hash:
+        return
+    for op in do_for_each_ftrace_op(k):
+        if op.func_hash is k.global_ops.func_hash and op.flags & FTRACE_OPS_FL_ENABLED:
+            k.ftrace_run_update_code(FTRACE_UPDATE_CALLS)
+            return
+
+
+def ftrace_set_hash(k, ops, buf, reset, enable):
+    """ftrace_set_hash(): edit ops' filter (enable=1) or notrace hash with buf."""
+    if k.ftrace_disabled:
+        return -ENODEV
+    dst_attr = "filter_hash" if enable else "notrace_hash"
+    hash = ftrace_hash(getattr(ops, dst_attr).ips)
+    if reset:
+        hash.ips.clear()
+    if buf and not k.ftrace_match_records(hash, buf):
+        return -EINVAL
+    ret = k.ftrace_hash_move(ops, enable, dst_attr, hash)
+    if not ret:
+        k.ftrace_ops_update_code(ops)
+    return ret
+
+
+def ftrace_set_regex(k, ops, buf, reset, enable):
+    """ftrace_set_regex()."""
+    return k.ftrace_set_hash(ops, buf, reset, enable)
+
+
+def ftrace_set_filter(k, ops, buf, reset):
+    """ftrace_set_filter(): trace only what buf names (a name, a glob, or '!name')."""
+    k.ftrace_ops_init(ops)
+    return k.ftrace_set_regex(ops, buf, reset, 1)
+
+
+def ftrace_set_notrace(k, ops, buf, reset):
+    """ftrace_set_notrace(): never trace what buf names."""
+    k.ftrace_ops_init(ops)
+    return k.ftrace_set_regex(ops, buf, reset, 0)
+
+
+# ---------------------------------------------------------------- sysctl
+
+
+def ftrace_startup_sysctl(k):
+    """ftrace_startup_sysctl(): ftrace_enabled 0 -> 1."""
+    if k.ftrace_disabled:
+        return
+    # Force update next time
+    k.saved_ftrace_func = None
+    # ftrace_start_up is true if we want ftrace running
+    if k.ftrace_start_up:
+        k.ftrace_run_update_code(FTRACE_UPDATE_CALLS)
+
+
+def ftrace_shutdown_sysctl(k):
+    """ftrace_shutdown_sysctl(): ftrace_enabled 1 -> 0."""
+    if k.ftrace_disabled:
+        return
+    # ftrace_start_up is true if ftrace is running
+    if k.ftrace_start_up:
+        k.ftrace_run_update_code(FTRACE_DISABLE_CALLS)
+
+
+def ftrace_enable_sysctl(k, value):
+    """ftrace_enable_sysctl(): a write of value to /proc/sys/kernel/ftrace_enabled."""
+    if k.ftrace_disabled:
+        return -ENODEV
+    k.ftrace_enabled = value
+    if k.last_ftrace_enabled == bool(k.ftrace_enabled):
+        return 0
+    k.last_ftrace_enabled = bool(k.ftrace_enabled)
+    if k.ftrace_enabled:
+        k.ftrace_startup_sysctl()
+        # we are starting ftrace again
+        if k.ftrace_ops_list is not k.ftrace_list_end:
+            k.update_ftrace_function()
+    else:
+        # stopping ftrace calls (just send to ftrace_stub)
+        k.ftrace_trace_function = k.emu.sym["ftrace_stub"]
+        k.ftrace_shutdown_sysctl()
+    return 0
+
+
+# ---------------------------------------------------------------- function graph
+
+
+def ftrace_graph_entry_stub(k, func):
+    """ftrace_graph_entry_stub(): refuse."""
+    return 0
+
+
+def trace_graph_entry(k, func):
+    """trace_graph_entry() (trace_functions_graph.c): accept; set_graph_function is empty."""
+    return 1
+
+
+def ftrace_graph_entry_test(k, func):
+    """ftrace_graph_entry_test(): with other ops listed, only global_ops' functions."""
+    if not k.ftrace_ops_test(k.global_ops, func, None):
+        return 0
+    return k.call_function_pointer(k.__ftrace_graph_entry, func)
+
+
+def call_ftrace_graph_entry(k, func):
+    """The call through the ftrace_graph_entry pointer.  Not a C function."""
+    return k.call_function_pointer(k.ftrace_graph_entry, func)
+
+
+def call_function_pointer(k, name, *args):
+    """Call the model function a C function pointer names.  Not a C function."""
+    return getattr(k, name)(*args)
+
+
+def update_function_graph_func(k):
+    """update_function_graph_func(): test the graph's functions only if others listed."""
+    if k.fixed(fixes.GRAPH_OPS):
+        do_test = any(op is not k.global_ops and op is not k.graph_ops
+                      for op in do_for_each_ftrace_op(k))
+    else:
+        do_test = not (
+            k.ftrace_ops_list is k.ftrace_list_end
+            or (k.ftrace_ops_list is k.global_ops and k.global_ops.next is k.ftrace_list_end)
+        )
+    k.ftrace_graph_entry = "ftrace_graph_entry_test" if do_test else k.__ftrace_graph_entry
+
+
+def register_ftrace_graph(k, retfunc="trace_graph_return", entryfunc="trace_graph_entry"):
+    """register_ftrace_graph(): start the function graph tracer."""
+    # we currently allow only one tracer registered at a time
+    if k.ftrace_graph_active:
+        return -EBUSY
+    k.ftrace_graph_active += 1
+    k.ftrace_graph_return = retfunc
+    # Call through the entry test first, then decide whether to skip it.
+    k.__ftrace_graph_entry = entryfunc
+    k.ftrace_graph_entry = "ftrace_graph_entry_test"
+    k.update_function_graph_func()
+    if k.fixed(fixes.GRAPH_OPS):
+        ret = k.ftrace_startup(k.graph_ops, FTRACE_START_FUNC_RET)
+    else:
+        # Function graph doesn't use the .func field of global_ops
+        k.global_ops.flags |= FTRACE_OPS_FL_STUB
+        # Save off the trampoline if there was one (seed).
+        k.save_global_trampoline = k.global_ops.trampoline
+        k.save_global_flags = k.global_ops.flags
+        # Function graph does not allocate the trampoline
+        k.global_ops.flags &= ~FTRACE_OPS_FL_ALLOC_TRAMP
+        # Optimize function graph calling
+        k.global_ops.trampoline = k.emu.sym["ftrace_graph_caller"]
+        k.emu.sync_ops(k.global_ops)
+        ret = k.ftrace_startup(k.global_ops, FTRACE_START_FUNC_RET)
+    return ret
+
+
+def unregister_ftrace_graph(k):
+    """unregister_ftrace_graph(): stop the function graph tracer."""
+    if not k.ftrace_graph_active:
+        return
+    k.ftrace_graph_active -= 1
+    k.ftrace_graph_return = None
+    k.ftrace_graph_entry = "ftrace_graph_entry_stub"
+    k.__ftrace_graph_entry = "ftrace_graph_entry_stub"
+    if k.fixed(fixes.GRAPH_OPS):
+        k.ftrace_shutdown(k.graph_ops, FTRACE_STOP_FUNC_RET)
+        return
+    k.ftrace_shutdown(k.global_ops, FTRACE_STOP_FUNC_RET)
+    k.global_ops.flags &= ~FTRACE_OPS_FL_STUB
+    # Restore the trampoline and ALLOC_TRAMP another global_ops user made (seed).
+    k.global_ops.trampoline = k.save_global_trampoline
+    if k.save_global_flags & FTRACE_OPS_FL_ALLOC_TRAMP:
+        k.global_ops.flags |= FTRACE_OPS_FL_ALLOC_TRAMP
+    k.emu.sync_ops(k.global_ops)
