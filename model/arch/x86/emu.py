@@ -69,7 +69,6 @@ OPS_FIELDS = {"func": 0x0, "next": 0x8, "flags": 0x10, "trampolines": 0x20, "tra
 
 # the C functions this machine runs in Python, entered through a hooked retq
 CFUNCS = ("prepare_ftrace_return", "ftrace_return_to_handler", "ftrace_ops_list_func")
-FTRACE_RETFUNC_DEPTH = 50
 
 PT_REGS = "r15 r14 r13 r12 bp bx r11 r10 r9 r8 ax cx dx si di orig_ax ip cs flags sp ss".split()
 PRESERVED = {
@@ -268,6 +267,7 @@ class Emu:
         self.list_func_hook = None
         self.graph_entry_hook = None
         self.ret_stack = []  # current->ret_stack: (ret, func, frame_pointer)
+        self.c_functions = {}  # C functions of the model entered from machine code
         self._result = None
         self._fault = None
         self._entry = RegBlock(uc, _ENTRY_REGS)
@@ -303,6 +303,14 @@ class Emu:
             return self.read(addr, size)
         except UcError:
             return None
+
+    def probe_write(self, addr, data):
+        """probe_kernel_write() of code: False for a fault."""
+        try:
+            self.write_text(addr, data)
+        except UcError:
+            return False
+        return True
 
     def injected(self, what):
         """Consume one injected failure of ``what`` (a key of emu.inject)."""
@@ -478,22 +486,22 @@ class Emu:
         self._clobber.write(_POISON)
 
     def _prepare_ftrace_return(self, uc):
-        """prepare_ftrace_return(parent, self_addr, frame_pointer) (arch/x86/kernel/ftrace.c).
+        """Entry of prepare_ftrace_return: run the model's C function, record the call.
 
-        Swap the parent return address for return_to_handler, let the graph
-        entry hook decide, push the return trace (ftrace_push_return_trace)
-        or put the old address back.
+        The model function (arch/x86/kernel/ftrace.py) is bound here by
+        ftrace_dyn_arch_init(); it decides by rewriting *parent.
         """
         parent, self_addr, frame_pointer, _, _ = self._args.read()
+        fn = self.c_functions.get("prepare_ftrace_return")
+        if fn is None:
+            self._fault = self.fault(
+                CFUNC_BASE, "prepare_ftrace_return entered before ftrace_dyn_arch_init() bound it"
+            )
+            uc.emu_stop()
+            return
         old = self.read_u64(parent)
-        self.write_u64(parent, self.sym["return_to_handler"])
-        accepted = bool(self.graph_entry_hook and self.graph_entry_hook(self_addr))
-        if accepted and len(self.ret_stack) >= FTRACE_RETFUNC_DEPTH:
-            accepted = False  # ftrace_push_return_trace() returns -EBUSY
-        if accepted:
-            self.ret_stack.append((old, self_addr, frame_pointer))
-        else:
-            self.write_u64(parent, old)
+        fn(parent, self_addr, frame_pointer)
+        accepted = self.read_u64(parent) == self.sym["return_to_handler"]
         if self._result is not None:
             self._result.graph_calls.append(
                 GraphCall(parent, self_addr, frame_pointer, old, accepted)

@@ -1,0 +1,391 @@
+"""arch/x86/kernel/ftrace.c of v3.17.0 with the seed applied (x86-64, DYNAMIC_FTRACE).
+
+One function per C function, first parameter the kernel ``k``.  Code
+lives in the emulated machine ``k.emu``: every byte written here is the
+byte the kernel writes (e8/e9 rel32, the 5-byte atomic nop, int3), and
+every text write drops the emulator's translation of those bytes.
+
+Records are walked with the core's ftrace_rec_iter_start/next/record, as
+for_ftrace_rec_iter() does.  Not modelled (see DEVIATIONS.md): the int3
+handler and what only it reads (modifying_ftrace_code, ftrace_update_func),
+since nothing executes while an update is in progress; run_sync() and
+text_ip_addr(), which have no effect on one emulated CPU with writable text.
+"""
+
+import struct
+
+from model.include.linux.ftrace import (
+    FTRACE_OPS_FL_ALLOC_TRAMP,
+    FTRACE_OPS_FL_SAVE_REGS,
+    FTRACE_UPDATE_MAKE_CALL,
+    FTRACE_UPDATE_MAKE_NOP,
+    FTRACE_UPDATE_MODIFY_CALL,
+    MCOUNT_INSN_SIZE,
+)
+
+EFAULT, EINVAL, EPERM = 14, 22, 1
+BREAKPOINT_INSTRUCTION = b"\xcc"
+IDEAL_NOP5 = bytes.fromhex("0f1f440000")  # ideal_nops[NOP_ATOMIC5] on x86-64
+OP_REF = b"\x48\x8b\x15"  # movq <disp32>(%rip), %rdx
+OP_REF_SIZE = 7
+FTRACE_RETFUNC_DEPTH = 50
+
+
+def ftrace_calc_offset(k, ip, addr):
+    """ftrace_calc_offset(): (int)(addr - ip), truncated to 32 bits as the C cast does."""
+    return (addr - ip) & 0xFFFFFFFF
+
+
+def ftrace_call_replace(k, ip, addr):
+    """ftrace_call_replace(): ``call addr`` as placed at ip (e8 rel32)."""
+    return b"\xe8" + struct.pack("<I", k.ftrace_calc_offset(ip + MCOUNT_INSN_SIZE, addr))
+
+
+def ftrace_jmp_replace(k, ip, addr):
+    """ftrace_jmp_replace(): ``jmp addr`` as placed at ip (e9 rel32)."""
+    return b"\xe9" + struct.pack("<I", k.ftrace_calc_offset(ip + MCOUNT_INSN_SIZE, addr))
+
+
+def ftrace_nop_replace(k):
+    """ftrace_nop_replace(): ideal_nops[NOP_ATOMIC5]."""
+    return IDEAL_NOP5
+
+
+def ftrace_modify_code_direct(k, ip, old_code, new_code):
+    """ftrace_modify_code_direct(): check the 5 bytes at ip, then write new_code at once."""
+    replaced = k.emu.probe_read(ip, MCOUNT_INSN_SIZE)
+    if replaced is None:
+        return -EFAULT
+    if replaced != old_code:
+        return -EINVAL
+    if not k.emu.probe_write(ip, new_code):
+        return -EPERM
+    return 0
+
+
+def ftrace_make_nop(k, mod, rec, addr):
+    """ftrace_make_nop(): only the boot/module-load conversion of the mcount call."""
+    old = k.ftrace_call_replace(rec.ip, addr)
+    new = k.ftrace_nop_replace()
+    if addr == k.emu.sym["mcount"]:
+        return k.ftrace_modify_code_direct(rec.ip, old, new)
+    k.WARN_ON(True, "invalid use of ftrace_make_nop")
+    return -EINVAL
+
+
+def ftrace_make_call(k, rec, addr):
+    """ftrace_make_call(): nop -> call, directly (module load only)."""
+    old = k.ftrace_nop_replace()
+    new = k.ftrace_call_replace(rec.ip, addr)
+    return k.ftrace_modify_code_direct(rec.ip, old, new)
+
+
+def ftrace_modify_call(k, rec, old_addr, addr):
+    """ftrace_modify_call(): never called on x86 (it overrides ftrace_replace_code)."""
+    k.WARN_ON(True, "ftrace_modify_call")
+    return -EINVAL
+
+
+def update_ftrace_func(k, ip, new):
+    """update_ftrace_func(): replace the 5 bytes at ip, whatever they are, via breakpoint."""
+    old = k.emu.read(ip, MCOUNT_INSN_SIZE)
+    return k.ftrace_modify_code(ip, old, new)
+
+
+def ftrace_update_ftrace_func(k, func):
+    """ftrace_update_ftrace_func(): point ftrace_call, then ftrace_regs_call, at func."""
+    ip = k.emu.sym["ftrace_call"]
+    ret = k.update_ftrace_func(ip, k.ftrace_call_replace(ip, func))
+    if not ret:
+        ip = k.emu.sym["ftrace_regs_call"]
+        ret = k.update_ftrace_func(ip, k.ftrace_call_replace(ip, func))
+    return ret
+
+
+def ftrace_write(k, ip, val):
+    """ftrace_write(): probe_kernel_write of len(val) bytes."""
+    return 0 if k.emu.probe_write(ip, val) else -EPERM
+
+
+def add_break(k, ip, old):
+    """add_break(): verify the 5 bytes at ip are ``old``, then write int3 over the first."""
+    replaced = k.emu.probe_read(ip, MCOUNT_INSN_SIZE)
+    if replaced is None:
+        return -EFAULT
+    if replaced != old:
+        return -EINVAL
+    return k.ftrace_write(ip, BREAKPOINT_INSTRUCTION)
+
+
+def add_brk_on_call(k, rec, addr):
+    """add_brk_on_call(): breakpoint on a site that calls addr."""
+    return k.add_break(rec.ip, k.ftrace_call_replace(rec.ip, addr))
+
+
+def add_brk_on_nop(k, rec):
+    """add_brk_on_nop(): breakpoint on a site that holds the nop."""
+    return k.add_break(rec.ip, k.ftrace_nop_replace())
+
+
+def add_breakpoints(k, rec, enable):
+    """add_breakpoints(): pass 1 for one record."""
+    ftrace_addr = k.ftrace_get_addr_curr(rec)
+    ret = k.ftrace_test_record(rec, enable)
+    if ret == FTRACE_UPDATE_MAKE_CALL:
+        return k.add_brk_on_nop(rec)
+    if ret in (FTRACE_UPDATE_MODIFY_CALL, FTRACE_UPDATE_MAKE_NOP):
+        return k.add_brk_on_call(rec, ftrace_addr)
+    return 0
+
+
+def remove_breakpoint(k, rec):
+    """remove_breakpoint(): on error, put back whichever instruction the tail matches."""
+    ip = rec.ip
+    ins = k.emu.probe_read(ip, MCOUNT_INSN_SIZE)
+    if ins is None:
+        return -EFAULT
+    if ins[:1] != BREAKPOINT_INSTRUCTION:
+        return 0
+    nop = k.ftrace_nop_replace()
+    if ins[1:] != nop[1:]:
+        nop = k.ftrace_call_replace(ip, k.ftrace_get_addr_new(rec))
+        if ins[1:] != nop[1:]:
+            nop = k.ftrace_call_replace(ip, k.ftrace_get_addr_curr(rec))
+            if ins[1:] != nop[1:]:
+                return -EINVAL
+    return k.ftrace_write(ip, nop[:1])
+
+
+def add_update_code(k, ip, new):
+    """add_update_code(): write the 4 bytes after the breakpoint."""
+    return k.ftrace_write(ip + 1, new[1:])
+
+
+def add_update_call(k, rec, addr):
+    """add_update_call()."""
+    return k.add_update_code(rec.ip, k.ftrace_call_replace(rec.ip, addr))
+
+
+def add_update_nop(k, rec):
+    """add_update_nop()."""
+    return k.add_update_code(rec.ip, k.ftrace_nop_replace())
+
+
+def add_update(k, rec, enable):
+    """add_update(): pass 2 for one record."""
+    ret = k.ftrace_test_record(rec, enable)
+    ftrace_addr = k.ftrace_get_addr_new(rec)
+    if ret in (FTRACE_UPDATE_MODIFY_CALL, FTRACE_UPDATE_MAKE_CALL):
+        return k.add_update_call(rec, ftrace_addr)
+    if ret == FTRACE_UPDATE_MAKE_NOP:
+        return k.add_update_nop(rec)
+    return 0
+
+
+def finish_update_call(k, rec, addr):
+    """finish_update_call(): replace the breakpoint by the call's first byte."""
+    return k.ftrace_write(rec.ip, k.ftrace_call_replace(rec.ip, addr)[:1])
+
+
+def finish_update_nop(k, rec):
+    """finish_update_nop(): replace the breakpoint by the nop's first byte."""
+    return k.ftrace_write(rec.ip, k.ftrace_nop_replace()[:1])
+
+
+def finish_update(k, rec, enable):
+    """finish_update(): pass 3 for one record; commits the record's new state."""
+    ret = k.ftrace_update_record(rec, enable)
+    ftrace_addr = k.ftrace_get_addr_new(rec)
+    if ret in (FTRACE_UPDATE_MODIFY_CALL, FTRACE_UPDATE_MAKE_CALL):
+        return k.finish_update_call(rec, ftrace_addr)
+    if ret == FTRACE_UPDATE_MAKE_NOP:
+        return k.finish_update_nop(rec)
+    return 0
+
+
+def run_sync(k):
+    """run_sync(): sync_core on every CPU; nothing to do on one emulated CPU."""
+
+
+def ftrace_replace_code(k, enable):
+    """ftrace_replace_code() (x86): three breakpoint passes over all records."""
+    rec = None
+    count = 0
+    passes = (
+        ("adding breakpoints", k.add_breakpoints),
+        ("updating code", k.add_update),
+        ("removing breakpoints", k.finish_update),
+    )
+    for report, step in passes:
+        it = k.ftrace_rec_iter_start()
+        while it is not None:
+            rec = k.ftrace_rec_iter_record(it)
+            ret = step(rec, enable)
+            if ret:
+                k.warn("pr_warn", f"Failed on {report} ({count}):")
+                k.ftrace_bug(ret, rec.ip if rec else 0)
+                it = k.ftrace_rec_iter_start()
+                while it is not None:
+                    if k.remove_breakpoint(k.ftrace_rec_iter_record(it)):
+                        k.warn("BUG", "remove_breakpoint failed in ftrace_replace_code")
+                    it = k.ftrace_rec_iter_next(it)
+                k.run_sync()
+                return
+            count += 1
+            it = k.ftrace_rec_iter_next(it)
+        k.run_sync()
+
+
+def ftrace_modify_code(k, ip, old_code, new_code):
+    """ftrace_modify_code(): breakpoint, tail, head, for one 5-byte site."""
+    ret = k.add_break(ip, old_code)
+    if not ret:
+        k.run_sync()
+        ret = k.add_update_code(ip, new_code)
+        if ret:
+            if k.ftrace_write(ip, old_code[:1]):
+                k.warn("BUG", "ftrace_modify_code could not restore the breakpoint")
+        else:
+            k.run_sync()
+            ret = k.ftrace_write(ip, new_code[:1])
+            if ret:
+                k.warn("BUG", "ftrace_modify_code could not remove the breakpoint")
+    k.run_sync()
+    return ret
+
+
+def arch_ftrace_update_code(k, command):
+    """arch_ftrace_update_code(): ftrace_modify_all_code (under modifying_ftrace_code)."""
+    k.ftrace_modify_all_code(command)
+
+
+def ftrace_dyn_arch_init(k):
+    """ftrace_dyn_arch_init(): returns 0.
+
+    The model also binds the C function the emulated ftrace_graph_caller calls.
+    """
+    k.emu.c_functions["prepare_ftrace_return"] = k.prepare_ftrace_return
+    return 0
+
+
+def alloc_tramp(k, size):
+    """alloc_tramp(): module_alloc(size)."""
+    return k.module_alloc(size)
+
+
+def tramp_free(k, tramp):
+    """tramp_free(): module_free(NULL, tramp)."""
+    k.module_free(None, tramp)
+
+
+def create_trampoline(k, ops):
+    """create_trampoline() (the seed): copy the caller, add jmp and ops pointer, aim the op load."""
+    emu = k.emu
+    if ops.flags & FTRACE_OPS_FL_SAVE_REGS:
+        start_offset = emu.sym["ftrace_regs_caller"]
+        end_offset = emu.sym["ftrace_regs_caller_end"]
+        op_offset = emu.sym["ftrace_regs_caller_op_ptr"]
+    else:
+        start_offset = emu.sym["ftrace_caller"]
+        end_offset = emu.sym["ftrace_caller_end"]
+        op_offset = emu.sym["ftrace_caller_op_ptr"]
+
+    size = end_offset - start_offset
+    trampoline = k.alloc_tramp(size + MCOUNT_INSN_SIZE + 8)
+    if not trampoline:
+        return 0
+
+    code = emu.probe_read(start_offset, size)  # probe_kernel_read()
+    if k.WARN_ON(code is None, "create_trampoline: probe_kernel_read failed"):
+        k.tramp_free(trampoline)
+        return 0
+    emu.write_text(trampoline, code)
+
+    ip = trampoline + size
+    emu.write_text(ip, k.ftrace_jmp_replace(ip, emu.sym["ftrace_return"]))
+
+    ptr = trampoline + size + MCOUNT_INSN_SIZE
+    emu.write_u64(ptr, ops.ptr)
+
+    op_offset -= start_offset
+    if emu.injected("op_ref"):  # fault injection: the copy lacks the op load here
+        emu.write_text(trampoline + op_offset, b"\x90")
+    op_ptr = emu.read(trampoline + op_offset, OP_REF_SIZE)
+
+    if k.WARN_ON(op_ptr[:3] != OP_REF, "create_trampoline: op load not found"):
+        k.tramp_free(trampoline)
+        return 0
+
+    offset = (ptr - (trampoline + op_offset + OP_REF_SIZE)) & 0xFFFFFFFF
+    emu.write_text(trampoline + op_offset, op_ptr[:3] + struct.pack("<I", offset))
+
+    ops.flags |= FTRACE_OPS_FL_ALLOC_TRAMP
+    return trampoline
+
+
+def arch_ftrace_update_trampoline(k, ops):
+    """arch_ftrace_update_trampoline() (the seed): create if needed, then call ops->func."""
+    if ops.trampoline:
+        if not ops.flags & FTRACE_OPS_FL_ALLOC_TRAMP:
+            return
+    else:
+        ops.trampoline = k.create_trampoline(ops)
+        if ops.ptr:
+            k.emu.sync_ops(ops)  # the stores to ops->trampoline and ops->flags
+        if not ops.trampoline:
+            return
+
+    sym = k.emu.sym
+    if ops.flags & FTRACE_OPS_FL_SAVE_REGS:
+        start_offset, call_offset = sym["ftrace_regs_caller"], sym["ftrace_regs_call"]
+    else:
+        start_offset, call_offset = sym["ftrace_caller"], sym["ftrace_call"]
+
+    ip = ops.trampoline + call_offset - start_offset
+    new = k.ftrace_call_replace(ip, ops.func)
+    ret = k.update_ftrace_func(ip, new)
+    k.WARN_ON(ret, "arch_ftrace_update_trampoline: update_ftrace_func failed")
+
+
+def ftrace_mod_jmp(k, ip, func):
+    """ftrace_mod_jmp(): turn the 5 bytes at ip into ``jmp func``."""
+    return k.update_ftrace_func(ip, k.ftrace_jmp_replace(ip, func))
+
+
+def ftrace_enable_ftrace_graph_caller(k):
+    """ftrace_enable_ftrace_graph_caller(): ftrace_graph_call jumps to ftrace_graph_caller."""
+    sym = k.emu.sym
+    return k.ftrace_mod_jmp(sym["ftrace_graph_call"], sym["ftrace_graph_caller"])
+
+
+def ftrace_disable_ftrace_graph_caller(k):
+    """ftrace_disable_ftrace_graph_caller(): ftrace_graph_call jumps to ftrace_stub."""
+    sym = k.emu.sym
+    return k.ftrace_mod_jmp(sym["ftrace_graph_call"], sym["ftrace_stub"])
+
+
+def prepare_ftrace_return(k, parent, self_addr, frame_pointer):
+    """prepare_ftrace_return(): hook the return address at *parent.
+
+    Entered from the emulated ftrace_graph_caller.  ftrace_graph_entry is
+    ``k.emu.graph_entry_hook`` (None: the stub, which declines) and
+    ftrace_push_return_trace pushes on ``k.emu.ret_stack`` (-EBUSY when
+    FTRACE_RETFUNC_DEPTH deep).  The graph-dead and pause checks are not
+    modelled.
+    """
+    emu = k.emu
+    old = emu.probe_read(parent, 8)
+    if old is None or not emu.probe_write(
+        parent, emu.sym["return_to_handler"].to_bytes(8, "little")
+    ):
+        k.WARN_ON(True, "prepare_ftrace_return: fault on the parent return slot")
+        return
+    old = int.from_bytes(old, "little")
+    entry = emu.graph_entry_hook
+    if not (entry and entry(self_addr)):
+        emu.write_u64(parent, old)
+        return
+    if len(emu.ret_stack) >= FTRACE_RETFUNC_DEPTH:  # ftrace_push_return_trace() == -EBUSY
+        emu.write_u64(parent, old)
+        return
+    emu.ret_stack.append((old, self_addr, frame_pointer))
