@@ -65,13 +65,7 @@ class StandInKernel:
         self.bugs.append((failed, ip))
 
     def ftrace_rec_iter_start(self):
-        return 0 if self.records else None
-
-    def ftrace_rec_iter_next(self, it):
-        return it + 1 if it + 1 < len(self.records) else None
-
-    def ftrace_rec_iter_record(self, it):
-        return self.records[it]
+        return iter(list(self.records))
 
     def ftrace_test_record(self, rec, enable):
         if rec.cur == rec.new:

@@ -329,6 +329,10 @@ class Emu:
         self.uc.ctl_remove_cache(addr, addr + size)
         self.uc.mem_unmap(addr, size)
 
+    def core_kernel_data(self, addr):
+        """core_kernel_data(): is addr in vmlinux's data (where static ops live)?"""
+        return DATA_BASE <= addr < DATA_BASE + DATA_SIZE
+
     @property
     def function_trace_op(self):
         return self.read_u64(self.sym["function_trace_op"])

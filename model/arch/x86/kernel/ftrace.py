@@ -5,8 +5,8 @@ lives in the emulated machine ``k.emu``: every byte written here is the
 byte the kernel writes (e8/e9 rel32, the 5-byte atomic nop, int3), and
 every text write drops the emulator's translation of those bytes.
 
-Records are walked with the core's ftrace_rec_iter_start/next/record, as
-for_ftrace_rec_iter() does.  Not modelled (see DEVIATIONS.md): the int3
+Records are walked with the core's ftrace_rec_iter_start(), which yields
+them in the order for_ftrace_rec_iter() visits them.  Not modelled (see DEVIATIONS.md): the int3
 handler and what only it reads (modifying_ftrace_code, ftrace_update_func),
 since nothing executes while an update is in progress; run_sync() and
 text_ip_addr(), which have no effect on one emulated CPU with writable text.
@@ -29,6 +29,16 @@ IDEAL_NOP5 = bytes.fromhex("0f1f440000")  # ideal_nops[NOP_ATOMIC5] on x86-64
 OP_REF = b"\x48\x8b\x15"  # movq <disp32>(%rip), %rdx
 OP_REF_SIZE = 7
 FTRACE_RETFUNC_DEPTH = 50
+
+
+def ftrace_arch_code_modify_prepare(k):
+    """ftrace_arch_code_modify_prepare(): make text writable; emulated text always is."""
+    return 0
+
+
+def ftrace_arch_code_modify_post_process(k):
+    """ftrace_arch_code_modify_post_process(): text back to read-only; nothing to do."""
+    return 0
 
 
 def ftrace_calc_offset(k, ip, addr):
@@ -208,7 +218,11 @@ def run_sync(k):
 
 
 def ftrace_replace_code(k, enable):
-    """ftrace_replace_code() (x86): three breakpoint passes over all records."""
+    """ftrace_replace_code() (x86): three breakpoint passes over all records.
+
+    for_ftrace_rec_iter() is ``for rec in k.ftrace_rec_iter_start()`` (the
+    core's iterator yields the records).
+    """
     rec = None
     count = 0
     passes = (
@@ -217,22 +231,17 @@ def ftrace_replace_code(k, enable):
         ("removing breakpoints", k.finish_update),
     )
     for report, step in passes:
-        it = k.ftrace_rec_iter_start()
-        while it is not None:
-            rec = k.ftrace_rec_iter_record(it)
+        for rec in k.ftrace_rec_iter_start():
             ret = step(rec, enable)
             if ret:
                 k.warn("pr_warn", f"Failed on {report} ({count}):")
                 k.ftrace_bug(ret, rec.ip if rec else 0)
-                it = k.ftrace_rec_iter_start()
-                while it is not None:
-                    if k.remove_breakpoint(k.ftrace_rec_iter_record(it)):
+                for other in k.ftrace_rec_iter_start():
+                    if k.remove_breakpoint(other):
                         k.warn("BUG", "remove_breakpoint failed in ftrace_replace_code")
-                    it = k.ftrace_rec_iter_next(it)
                 k.run_sync()
                 return
             count += 1
-            it = k.ftrace_rec_iter_next(it)
         k.run_sync()
 
 
