@@ -24,7 +24,7 @@ import ctypes
 import struct
 from dataclasses import dataclass, field
 
-from capstone import CS_ARCH_X86, CS_MODE_64, Cs
+from capstone import CS_ARCH_X86, CS_MODE_64, CS_OPT_SYNTAX_ATT, Cs
 from keystone import KS_ARCH_X86, KS_MODE_64, KS_OPT_SYNTAX_ATT, Ks
 from unicorn import (
     UC_ARCH_X86,
@@ -63,6 +63,7 @@ STACK_TOP = DIRECT_BASE + DIRECT_SIZE - 0x100
 FUNCTION_SIZE = 0x20
 CALL_BOUND = 20000  # instructions per emu.call()
 REDIRECT_RAX = 0x5EED  # what the redirect landing returns
+SCRATCH = {"rax": 0xAAAA, "r10": 0x1010, "r11": 0x1111}  # what emu.call() starts them at
 POISON = 0xDEADBEEFDEAD0000  # what a callback leaves in the registers C may clobber
 OPS_SIZE = 0x80
 OPS_FIELDS = {"func": 0x0, "next": 0x8, "flags": 0x10, "trampolines": 0x20, "trampoline": 0x60}
@@ -137,7 +138,9 @@ _CS = []
 def _capstone():
     """One capstone instance per process (creating one costs ~0.3 ms)."""
     if not _CS:
-        _CS.append(Cs(CS_ARCH_X86, CS_MODE_64))
+        md = Cs(CS_ARCH_X86, CS_MODE_64)
+        md.syntax = CS_OPT_SYNTAX_ATT  # as mcount_64.S is written
+        _CS.append(md)
     return _CS[0]
 
 
@@ -430,7 +433,7 @@ class Emu:
             "r15": 0x1515,
         }
         saved = [preserved[n] for n in list(PRESERVED)[:-1]]
-        self._entry.write([*args, 0xAAAA, 0x1010, 0x1111, flags, rsp, *saved])
+        self._entry.write([*args, *SCRATCH.values(), flags, rsp, *saved])
         before = dict(
             zip(PRESERVED, [*saved, rsp + 8], strict=True)
         )  # rsp: the parent's, around its call
@@ -590,16 +593,22 @@ class Emu:
         )
 
     def fault(self, pc, what):
-        """An EmulationFault naming ``pc`` with the code around it disassembled."""
-        start = pc - 0x40
-        for base in [*self.sym.values(), *(a for a, _ in self._names)]:
-            if start < base <= pc and pc - base < 0x200:
-                start = base
+        """An EmulationFault naming ``pc`` with the code around it disassembled.
+
+        The listing starts at the nearest known start of code (a label, a
+        function, a callback, a module area) so that it decodes in step.
+        """
+        known = (*self.sym.values(), *(a for a, _ in self._names), *self.modules)
+        bases = [b for b in known if b <= pc and pc - b < 0x200]
+        start = max(bases) if bases else pc - 0x20
         listing = self.disassemble(start, pc - start + 0x20, mark=pc)
-        if not any(line.startswith("=>") for line in listing):
-            sp = self.uc.reg_read(X.UC_X86_REG_RSP)
+        marks = [i for i, line in enumerate(listing) if line.startswith("=>")]
+        if marks:
+            listing = listing[max(0, marks[0] - 10) : marks[0] + 4]
+        else:
+            listing = listing[-14:]
             try:
-                top = self.read_u64(sp)
+                top = self.read_u64(self.uc.reg_read(X.UC_X86_REG_RSP))
                 listing.append(f"   [rsp] = {top:#x} ({self.symbolize(top)})")
             except UcError:
                 pass
