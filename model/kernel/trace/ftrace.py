@@ -389,25 +389,24 @@ def test_rec_ops_needs_regs(k, rec):
 def ftrace_remove_tramp(k, ops, rec):
     """ftrace_remove_tramp(): ops no longer calls rec through its trampoline.
 
-    Base: found through ops->tramp_hash, which is only rebuilt after a code
-    update.  With bce0b6c51ac7 the ops' own hashes decide.
+    Base: the owner is found through ops->tramp_hash, which is only rebuilt
+    after a code update.  With bce0b6c51ac7 the ops' own hashes decide (see
+    DEVIATIONS.md for how this form was chosen).
     """
     if k.fixed(fixes.TRAMP_LOOP):
+        # If TRAMP is not set, no ops should have a trampoline for this
         if not rec.flags & FTRACE_FL_TRAMP:
             return False
-        rec.flags &= ~FTRACE_FL_TRAMP
         if (
             not ftrace_hash_empty(ops.filter_hash) and rec.ip not in ops.filter_hash.ips
         ) or rec.ip in ops.notrace_hash.ips:
             return False
-        ops.trampolines -= 1
-        return True
-    if not k.ftrace_lookup_ip(ops.tramp_hash, rec.ip):
-        return -1
+    elif not k.ftrace_lookup_ip(ops.tramp_hash, rec.ip):
+        return False
     # The tramp_hash entry will be removed at time of update.
     ops.trampolines -= 1
     rec.flags &= ~FTRACE_FL_TRAMP
-    return 0
+    return True
 
 
 def ftrace_clear_tramps(k, rec, ops=None):
