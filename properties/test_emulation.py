@@ -1,0 +1,281 @@
+"""The emulated machine: templates, running, faults, module_alloc, patching and injection."""
+
+import struct
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from unicorn import UcError
+
+from model.arch.x86.emu import (
+    CFUNCS,
+    MODULES_END,
+    MODULES_VADDR,
+    PAGE_SIZE,
+    PARENT_BASE,
+    Emu,
+    EmulationFault,
+)
+from model.arch.x86.kernel import mcount_64
+from model.arch.x86.kernel.ftrace import EINVAL, IDEAL_NOP5
+from model.include.linux.ftrace import FTRACE_OPS_FL_ALLOC_TRAMP, FTRACE_OPS_FL_SAVE_REGS
+from properties.x86_checks import check_returned_intact
+from properties.x86_kernel import StandInKernel, StandInRecord
+from properties.x86_rig import call_params, rig
+
+BUILDS = pytest.mark.parametrize("fentry", [True, False], ids=["fentry", "mcount"])
+FAST = settings(max_examples=60, deadline=None)
+
+# kernel-notes section 3, measured with GNU as on the seed's file: (mcount, fentry)
+NOTES_OFFSETS = {
+    ("ftrace_caller", "ftrace_caller_op_ptr"): (0x3A, 0x3A),
+    ("ftrace_caller", "ftrace_call"): (0x58, 0x5C),
+    ("ftrace_caller", "ftrace_caller_end"): (0x87, 0x8B),
+    ("ftrace_regs_caller", "ftrace_regs_caller_op_ptr"): (0x3B, 0x3B),
+    ("ftrace_regs_caller", "ftrace_regs_call"): (0xBB, 0xBF),
+    ("ftrace_regs_caller", "ftrace_regs_caller_end"): (0x12D, 0x131),
+}
+
+
+# ---- templates ----------------------------------------------------------------------
+
+
+@BUILDS
+def test_template_offsets_match_the_notes(fentry):
+    sym = rig(fentry).emu.sym
+    for (start, label), offsets in NOTES_OFFSETS.items():
+        assert sym[label] - sym[start] == offsets[fentry], label
+
+
+@BUILDS
+def test_patch_points_are_five_byte_e8_e9(fentry):
+    emu = rig(fentry).emu
+    for label, opcode, target in [
+        ("ftrace_call", 0xE8, "ftrace_stub"),
+        ("ftrace_regs_call", 0xE8, "ftrace_stub"),
+        ("ftrace_graph_call", 0xE9, "ftrace_stub"),
+        ("ftrace_regs_caller_end", 0xE9, "ftrace_return"),
+    ]:
+        code = emu.read(emu.sym[label], 5)
+        insn = next(emu.md.disasm(code, emu.sym[label]))
+        assert (insn.size, code[0]) == (5, opcode), label
+        assert mcount_64.branch_target(insn) == emu.sym[target], label
+
+
+@BUILDS
+def test_op_loads_read_function_trace_op(fentry):
+    emu = rig(fentry).emu
+    for label in ("ftrace_caller_op_ptr", "ftrace_regs_caller_op_ptr"):
+        insn = next(emu.md.disasm(emu.read(emu.sym[label], 7), emu.sym[label]))
+        assert insn.bytes[:3] == bytearray(b"\x48\x8b\x15")
+        assert mcount_64.branch_target(insn) == emu.sym["function_trace_op"]
+
+
+def test_assembly_is_cached_and_checked():
+    emu = rig(True).emu
+    externs = tuple(sorted((n, emu.sym[n]) for n in ("function_trace_op", *CFUNCS)))
+    assert mcount_64.assemble(True, externs) is emu.image
+    for fx in emu.image.fixups:  # every loader-made field decodes to its target
+        insn = next(emu.md.disasm(emu.read(fx.site, fx.length), fx.site))
+        assert mcount_64.branch_target(insn) == emu.sym[fx.target]
+
+
+# ---- running ------------------------------------------------------------------------
+
+
+@BUILDS
+@FAST
+@given(c=call_params)
+def test_untraced_function_runs_and_preserves(fentry, c):
+    r = rig(fentry)
+    result = r.call(c)
+    assert result.calls == [] and result.graph_calls == []
+    check_returned_intact(result, c["args"])
+
+
+@BUILDS
+def test_fresh_site_calls_mcount(fentry):
+    emu = Emu(fentry=fentry)
+    ip = emu.kernel_function("fresh")
+    insn = next(emu.md.disasm(emu.read(ip, 5), ip))
+    assert mcount_64.branch_target(insn) == emu.sym["mcount"]
+    assert emu.function_name(ip) == "fresh"
+    check_returned_intact(emu.call(ip), (1, 2, 3, 4, 5, 6))
+
+
+@pytest.mark.parametrize(
+    "code, what",
+    [
+        (None, "UC_ERR_FETCH_UNMAPPED"),  # call to an unmapped address
+        (b"\x0f\x0b\x90\x90\x90", "UC_ERR_INSN_INVALID"),  # ud2
+        (b"\xeb\xfe\x90\x90\x90", "did not return"),  # jmp . : the bound ends it
+    ],
+)
+def test_faults_are_reported_with_a_listing(code, what):
+    r = rig(True)
+    if code is None:
+        code = r.k.ftrace_call_replace(r.site, MODULES_VADDR + 0x100000)
+    r.emu.write_text(r.site, code)
+    try:
+        with pytest.raises(EmulationFault, match=what) as fault:
+            r.emu.call(r.site)
+    finally:
+        r.point_site(None)
+    assert f"{r.site:#x}" in str(fault.value) or "[rsp]" in str(fault.value)
+    assert "\n" in str(fault.value)
+
+
+def test_list_func_hook_records_calls():
+    r = rig(True)
+    emu, k = r.emu, r.k
+    seen = []
+
+    def hook(ip, parent_ip, regs):
+        seen.append((ip, parent_ip, regs))
+        emu.record_call(r.callbacks[1], ip, parent_ip, 0x1234, regs)
+
+    emu.list_func_hook = hook
+    k.ftrace_update_ftrace_func(emu.sym["ftrace_ops_list_func"])
+    r.point_site(emu.sym["ftrace_regs_caller"])
+    try:
+        result = emu.call(r.site)
+    finally:
+        r.point_site(None)
+        k.ftrace_update_ftrace_func(emu.sym["ftrace_stub"])
+        emu.list_func_hook = None
+    assert len(seen) == 1 and seen[0][:2] == (r.site, PARENT_BASE + 5)
+    (inv,) = result.calls
+    assert inv.via_list and inv.func == r.callbacks[1] and inv.op == 0x1234
+    assert inv.pt_regs["ip"] == r.site + 5
+
+
+def test_ops_layout_in_memory():
+    r = rig(True)
+    emu = r.emu
+    ops = r.new_ops(True, dynamic=False, func=r.callbacks[2])
+    assert emu.core_kernel_data(ops.ptr)
+    dyn = r.new_ops(False, dynamic=True, func=r.callbacks[3])
+    assert not emu.core_kernel_data(dyn.ptr) and dyn.ptr >> 40 == 0xFFFF88
+    ops.trampoline, ops.trampolines, ops.next = 0xFFFFFFFFA0001000, 3, dyn
+    emu.sync_ops(ops)
+    func, nxt, flags = struct.unpack("<QQQ", emu.read(ops.ptr, 24))
+    assert (func, nxt, flags) == (r.callbacks[2], dyn.ptr, FTRACE_OPS_FL_SAVE_REGS)
+    assert emu.read_u64(ops.ptr + 0x60) == ops.trampoline
+    assert struct.unpack("<i", emu.read(ops.ptr + 0x20, 4))[0] == 3
+
+
+# ---- module_alloc -----------------------------------------------------------------
+
+SIZES = st.integers(1, 5 * PAGE_SIZE)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), SIZES, st.integers(0, 7)), max_size=20))
+def test_module_alloc_first_fit_with_guard_pages(steps):
+    k = StandInKernel()
+    live = {}  # addr -> pages
+    for alloc, size, pick in steps:
+        if alloc or not live:
+            addr = k.module_alloc(size)
+            pages = -(-size // PAGE_SIZE)
+            # the lowest page-aligned start whose pages and guard page are free
+            taken = {a + i * PAGE_SIZE for a, n in live.items() for i in range(n + 1)}
+            want = MODULES_VADDR
+            while any(want + i * PAGE_SIZE in taken for i in range(pages + 1)):
+                want += PAGE_SIZE
+            assert addr == want, (hex(addr), hex(want), live)
+            assert k.emu.read(addr + size - 1, 1) == b"\x00"
+            with pytest.raises(UcError):
+                k.emu.read(addr + pages * PAGE_SIZE, 1)  # the guard page is not mapped
+            live[addr] = pages
+        else:
+            addr = sorted(live)[pick % len(live)]
+            k.module_free(None, addr)
+            del live[addr]
+    assert set(k.emu.modules) == set(live) and not k.warnings
+
+
+def test_freed_module_range_is_reused():
+    k = StandInKernel()
+    a = k.module_alloc(3 * PAGE_SIZE)
+    b = k.module_alloc(PAGE_SIZE)
+    k.module_free(None, a)
+    assert k.module_alloc(2 * PAGE_SIZE) == a
+    assert b > a and k.module_alloc(MODULES_END - MODULES_VADDR + 1) == 0
+    k.module_free(None, 0)  # vfree(NULL) is fine
+    k.module_free(None, b + PAGE_SIZE)
+    assert k.warnings and "nonexistent" in k.warnings[-1][1]
+
+
+# ---- create_trampoline's failure paths (fault injection) --------------------------
+
+
+@pytest.mark.parametrize(
+    "inject, warns", [("module_alloc", False), ("probe_kernel_read", True), ("op_ref", True)]
+)
+@BUILDS
+def test_create_trampoline_failure_paths(fentry, inject, warns):
+    r = rig(fentry)
+    k = r.k
+    before = dict(k.emu.modules)
+    nwarn = len(k.warnings)
+    ops = r.new_ops(True, dynamic=False, func=r.callbacks[0])
+    k.emu.inject[inject] = 1
+    k.arch_ftrace_update_trampoline(ops)
+    assert ops.trampoline == 0 and not ops.flags & FTRACE_OPS_FL_ALLOC_TRAMP
+    assert k.emu.modules == before, "the trampoline memory was not freed"
+    assert (len(k.warnings) > nwarn) == warns
+    assert k.emu.read_u64(ops.ptr + 0x60) == 0
+    assert k.emu.inject[inject] == 0
+
+
+def test_own_trampoline_is_never_modified():
+    r = rig(True)
+    ops = r.new_ops(False, dynamic=False, func=r.callbacks[0])
+    ops.trampoline = r.emu.sym["ftrace_graph_caller"]
+    before = r.emu.read(ops.trampoline, 0x40)
+    r.k.arch_ftrace_update_trampoline(ops)
+    assert r.emu.read(ops.trampoline, 0x40) == before
+
+
+# ---- the breakpoint passes ----------------------------------------------------------
+
+
+@BUILDS
+def test_replace_code_verifies_old_bytes(fentry):
+    k = StandInKernel(fentry=fentry)
+    recs = [k.traced_function(f"t{i}") for i in range(4)]
+    caller = k.emu.sym["ftrace_caller"]
+    k.records = recs
+    for rec in recs:
+        rec.new = caller
+    k.ftrace_replace_code(1)
+    for rec in recs:
+        assert k.emu.read(rec.ip, 5) == k.ftrace_call_replace(rec.ip, caller)
+    k.emu.write_text(recs[2].ip, IDEAL_NOP5)  # someone else changed this site
+    for rec in recs:
+        rec.new = 0
+    k.ftrace_replace_code(0)
+    assert k.bugs == [(-EINVAL, recs[2].ip)]
+    assert all(k.emu.read(rec.ip, 1) != b"\xcc" for rec in recs), "breakpoints left behind"
+    assert any(kind == "pr_warn" and "adding breakpoints" in m for kind, m in k.warnings)
+
+
+def test_make_nop_only_converts_mcount():
+    k = StandInKernel()
+    rec = StandInRecord(k.emu.kernel_function("x"))
+    assert k.ftrace_make_nop(None, rec, k.emu.sym["ftrace_caller"]) == -EINVAL
+    assert k.warnings[-1][0] == "WARN_ON"
+    assert k.ftrace_make_nop(None, rec, k.emu.sym["mcount"]) == 0
+    assert k.emu.read(rec.ip, 5) == IDEAL_NOP5
+    assert k.ftrace_make_call(rec, k.emu.sym["ftrace_caller"]) == 0
+    assert k.ftrace_make_nop(None, rec, k.emu.sym["mcount"]) == -EINVAL  # not the mcount call
+
+
+def test_call_replace_truncates_like_the_c_cast():
+    k = rig(True).k
+    far = 0xFFFF880000000000
+    code = k.ftrace_call_replace(0xFFFFFFFF81000000, far)
+    assert code[0] == 0xE8 and len(code) == 5
+    rel = struct.unpack("<i", code[1:])[0]
+    assert rel == ((far - 0xFFFFFFFF81000005 + 2**31) % 2**32) - 2**31
