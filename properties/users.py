@@ -6,13 +6,13 @@ callback of each ops is a distinct emulated function, so a run of a traced
 function tells which ops were called.
 """
 
+from model import fixes
 from model.include.linux.ftrace import (
     FTRACE_OPS_FL_RECURSION_SAFE,
     FTRACE_OPS_FL_SAVE_REGS,
     ftrace_ops,
 )
 from model.vmlinux import Kernel
-from model import fixes
 
 # name: (flags, dynamic, the kernel user it stands for)
 USERS = {
