@@ -72,6 +72,7 @@ OPS_FIELDS = {"func": 0x0, "next": 0x8, "flags": 0x10, "trampolines": 0x20, "tra
 CFUNCS = ("prepare_ftrace_return", "ftrace_return_to_handler", "ftrace_ops_list_func")
 
 PT_REGS = "r15 r14 r13 r12 bp bx r11 r10 r9 r8 ax cx dx si di orig_ax ip cs flags sp ss".split()
+PT_REGS_SIZE = 21 * 8
 PRESERVED = {
     "rbx": X.UC_X86_REG_RBX,
     "rbp": X.UC_X86_REG_RBP,
@@ -91,6 +92,9 @@ ARGS = (
 )
 CLOBBERED = (X.UC_X86_REG_RAX, *ARGS, X.UC_X86_REG_R10, X.UC_X86_REG_R11)
 _POISON = tuple(POISON + i for i in range(len(CLOBBERED)))
+_SCRATCH = tuple(SCRATCH.values())
+_SAVED = tuple(PRESERVED)[:-1]  # the callee-saved registers emu.call() sets (not rsp)
+_DEFAULT_SAVED = (0xB0B0B0B0, STACK_TOP, 0x1212, 0x1313, 0x1414, 0x1515)
 # entry: the six arguments, rax, r10, r11, flags, rsp, then the preserved registers
 _ENTRY_REGS = (
     *ARGS,
@@ -172,7 +176,8 @@ class RegBlock:
         return self._vals[:]
 
     def write(self, values):
-        self._vals[:] = [v & 0xFFFFFFFFFFFFFFFF for v in values]
+        """Write unsigned 64-bit values (ctypes stores them modulo 2**64)."""
+        self._vals[:] = values
         uclib.uc_reg_write_batch(self._uch, self._regs, self._ptrs, self._n)
 
 
@@ -180,7 +185,7 @@ class EmulationFault(Exception):
     """The emulated code faulted, ran an invalid instruction or ran past its bound."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Invocation:
     """One call of a callback (an ops->func): its arguments and, with pt_regs, their fields."""
 
@@ -190,8 +195,15 @@ class Invocation:
     op: int  # rdx
     regs: int  # rcx
     ret: int = 0  # the return address on the stack (0 when called through the list hook)
-    pt_regs: dict | None = None
+    regs_bytes: bytes = b""  # the pt_regs as they were on entry (decoded by pt_regs)
     via_list: bool = False
+
+    @property
+    def pt_regs(self):
+        """The pt_regs fields by name (r15 .. ss), or None without pt_regs."""
+        if not self.regs:
+            return None
+        return dict(zip(PT_REGS, struct.unpack("<21Q", self.regs_bytes), strict=True))
 
 
 @dataclass
@@ -214,9 +226,19 @@ class CallResult:
     graph_calls: list = field(default_factory=list)
     returned_via_handler: bool = False
     graph_warnings: list = field(default_factory=list)
-    before: dict = field(default_factory=dict)
-    after: dict = field(default_factory=dict)
+    saved_before: tuple = ()  # PRESERVED's values on entry (rsp: the parent's, around its call)
+    saved_after: tuple = ()  # and when the parent got control back
     rax: int = 0
+
+    @property
+    def before(self):
+        """Callee-saved registers and rsp by name, as the parent had them before the call."""
+        return dict(zip(PRESERVED, self.saved_before, strict=True))
+
+    @property
+    def after(self):
+        """The same registers when the call returned to the parent."""
+        return dict(zip(PRESERVED, self.saved_after, strict=True))
 
 
 @dataclass
@@ -423,21 +445,10 @@ class Emu:
             raise ValueError(f"parent_ip {parent_ip:#x} is outside the parent area")
         uc = self.uc
         rsp = STACK_TOP - 8
-        uc.mem_write(rsp, struct.pack("<Q", parent_ip))
-        preserved = preserved or {
-            "rbx": 0xB0B0B0B0,
-            "rbp": STACK_TOP,
-            "r12": 0x1212,
-            "r13": 0x1313,
-            "r14": 0x1414,
-            "r15": 0x1515,
-        }
-        saved = [preserved[n] for n in list(PRESERVED)[:-1]]
-        self._entry.write([*args, *SCRATCH.values(), flags, rsp, *saved])
-        before = dict(
-            zip(PRESERVED, [*saved, rsp + 8], strict=True)
-        )  # rsp: the parent's, around its call
-        result = self._result = CallResult(before=before)
+        uc.mem_write(rsp, parent_ip.to_bytes(8, "little"))
+        saved = [preserved[n] for n in _SAVED] if preserved else _DEFAULT_SAVED
+        self._entry.write((*args, *_SCRATCH, flags, rsp, *saved))
+        result = self._result = CallResult(saved_before=(*saved, rsp + 8))
         self._fault = None
         try:
             uc.emu_start(start, parent_ip, count=CALL_BOUND)
@@ -447,24 +458,23 @@ class Emu:
             self._result = None
         if self._fault:
             raise self._fault
-        *after, result.rax, pc = self._exit.read()
+        *after, rax, pc = self._exit.read()
         if pc != parent_ip:
             raise self.fault(
                 pc, f"did not return to {parent_ip:#x} within {CALL_BOUND} instructions"
             )
-        result.after = dict(zip(PRESERVED, after, strict=True))
+        result.saved_after, result.rax = tuple(after), rax
         return result
 
-    def _invoke(self, func, ip, parent_ip, op, regs, ret, via_list):
+    def _invoke(self, func, ip, parent_ip, op, regs, ret, via_list, regs_bytes=None):
         """Record one callback invocation and run its on_call action."""
-        pt = None
-        if regs:
-            pt = dict(zip(PT_REGS, struct.unpack("<21Q", self.read(regs, 21 * 8)), strict=True))
-        inv = Invocation(func, ip, parent_ip, op, regs, ret, pt, via_list)
+        if regs and regs_bytes is None:
+            regs_bytes = self.read(regs, PT_REGS_SIZE)
+        inv = Invocation(func, ip, parent_ip, op, regs, ret, regs_bytes or b"", via_list)
         if self._result is not None:
             self._result.calls.append(inv)
         cb = self._callbacks.get(func)
-        if cb and cb.on_call:
+        if cb is not None and cb.on_call:
             cb.on_call(self, inv)
         return inv
 
@@ -476,8 +486,12 @@ class Emu:
         if addr not in self._callbacks:
             return  # inside a slot: the int3 there faults
         rdi, rsi, rdx, rcx, rsp = self._args.read()
-        ret = struct.unpack("<Q", uc.mem_read(rsp, 8))[0]
-        self._invoke(addr, rdi, rsi, rdx, rcx, ret, False)
+        if rcx == rsp + 8:  # the regs caller: pt_regs sit right above the return address
+            raw = bytes(uc.mem_read(rsp, 8 + PT_REGS_SIZE))
+            ret, regs_bytes = int.from_bytes(raw[:8], "little"), raw[8:]
+        else:
+            ret, regs_bytes = int.from_bytes(uc.mem_read(rsp, 8), "little"), None
+        self._invoke(addr, rdi, rsi, rdx, rcx, ret, False, regs_bytes)
         self._clobber.write(_POISON)  # a C callback may clobber these
 
     def _on_cfunc(self, uc, addr, size, _data):
