@@ -24,7 +24,7 @@ from properties.x86_kernel import StandInKernel, StandInRecord
 from properties.x86_rig import call_params, rig
 
 BUILDS = pytest.mark.parametrize("fentry", [True, False], ids=["fentry", "mcount"])
-FAST = settings(max_examples=60, deadline=None)
+FAST = settings(deadline=None)  # examples per property: the hypothesis profile
 
 # kernel-notes section 3, measured with GNU as on the seed's file: (mcount, fentry)
 NOTES_OFFSETS = {
@@ -169,7 +169,7 @@ def test_ops_layout_in_memory():
 SIZES = st.integers(1, 5 * PAGE_SIZE)
 
 
-@settings(max_examples=40, deadline=None)
+@FAST
 @given(st.lists(st.tuples(st.booleans(), SIZES, st.integers(0, 7)), max_size=20))
 def test_module_alloc_first_fit_with_guard_pages(steps):
     k = StandInKernel()
