@@ -15,6 +15,7 @@ from model.include.linux.ftrace import FTRACE_OPS_FL_SAVE_REGS, ftrace_ops
 from properties.x86_kernel import StandInKernel
 
 N_CALLBACKS = 6
+OPS_POOL = 4
 MODULE_PAGES = (MODULES_END - MODULES_VADDR) // PAGE_SIZE
 PRESERVED_NAMES = ("rbx", "rbp", "r12", "r13", "r14", "r15")
 PT_REGS_IP = 0x80
@@ -52,14 +53,24 @@ class Rig:
         self.redirector = self.emu.new_callback("redirector", on_call=_redirect)
         self.nop = self.emu.read(self.site, 5)
         self._nops = 0
+        self._ops_pool = {False: [], True: []}
 
     def new_ops(self, save_regs, dynamic, func):
-        """A fresh ops in emulated memory (its own address every time)."""
+        """A fresh ops at one of a few reused emulated addresses (static or kmalloc'd).
+
+        Examples run one at a time and free their trampoline, so reusing the
+        struct's memory is safe and keeps long runs within the emulated data.
+        """
         self._nops += 1
         ops = ftrace_ops(
             f"ops{self._nops}", func=func, flags=FTRACE_OPS_FL_SAVE_REGS if save_regs else 0
         )
-        self.emu.alloc_ops(ops, dynamic)
+        pool = self._ops_pool[dynamic]
+        if len(pool) < OPS_POOL:
+            pool.append(self.emu.alloc_ops(ops, dynamic))
+        else:
+            ops.ptr = pool[self._nops % OPS_POOL]
+            self.emu.sync_ops(ops)
         return ops
 
     def place(self, page):

@@ -59,6 +59,7 @@ MODULES_END = 0xFFFFFFFFFF000000
 DIRECT_BASE = 0xFFFF880000000000
 DIRECT_SIZE = 0x100000
 STACK_TOP = DIRECT_BASE + DIRECT_SIZE - 0x100
+STACK_LIMIT = DIRECT_BASE + DIRECT_SIZE - 0x10000  # kmalloc'd ops stay below the stack
 
 FUNCTION_SIZE = 0x20
 CALL_BOUND = 20000  # instructions per emu.call()
@@ -412,8 +413,12 @@ class Emu:
         """Give ``ops`` an emulated address (direct map if dynamic, else kernel data)."""
         if dynamic:
             ops.ptr, self._next_direct = self._next_direct, self._next_direct + OPS_SIZE
+            full = self._next_direct > STACK_LIMIT
         else:
             ops.ptr, self._next_data = self._next_data, self._next_data + OPS_SIZE
+            full = self._next_data > DATA_BASE + DATA_SIZE
+        if full:
+            raise MemoryError(f"no room for another {'dynamic' if dynamic else 'static'} ops")
         self.write_data(ops.ptr, bytes(OPS_SIZE))
         self._name(ops.ptr, f"ops {ops.name}")
         self.sync_ops(ops)
