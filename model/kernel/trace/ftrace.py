@@ -149,6 +149,8 @@ def ftrace_boot(k, functions):
         k.graph_ops.func_hash = k.global_ops.func_hash  # ASSIGN_OPS_HASH
         k.emu.alloc_ops(k.graph_ops, dynamic=False)
     k.save_global_trampoline = 0
+    # kernel/trace/trace.c: the trace arrays whose ops ftrace_init_array_ops() set
+    k.ftrace_trace_arrays = [k.global_ops]
     k.save_global_flags = 0
     # function graph (kernel/trace/ftrace.c, CONFIG_FUNCTION_GRAPH_TRACER)
     k.ftrace_graph_active = 0
@@ -245,6 +247,9 @@ def ftrace_code_disable(k, mod, rec):
 
 def ops_traces_mod(k, ops):
     """ops_traces_mod(): an ops with an empty filter traces every module function."""
+    if k.fixed(fixes.TRACES_MOD_NOTRACE):
+        # a notrace hash needs a test of each module function
+        return ftrace_hash_empty(ops.filter_hash) and ftrace_hash_empty(ops.notrace_hash)
     return ftrace_hash_empty(ops.filter_hash)
 
 
@@ -274,11 +279,14 @@ def ftrace_update_code(k, mod, new_pgs):
     """
     ref = 0
     test = False
+    regs = 0
     if mod is not None:
         for ops in do_for_each_ftrace_op(k):
             if ops.flags & FTRACE_OPS_FL_ENABLED:
                 if k.ops_traces_mod(ops):
                     ref += 1
+                    if ops.flags & FTRACE_OPS_FL_SAVE_REGS:
+                        regs = FTRACE_FL_REGS
                 else:
                     test = True
     pg = new_pgs
@@ -290,14 +298,29 @@ def ftrace_update_code(k, mod, new_pgs):
             if test:
                 cnt += k.referenced_filters(p)
             p.flags = cnt
+            if k.fixed(fixes.MODULE_REGS):
+                # Whoever traces the new record with regs gets them.
+                if regs or (test and k.referenced_filters_want_regs(p)):
+                    p.flags |= FTRACE_FL_REGS
             if not k.ftrace_code_disable(mod, p):
                 break
-            if k.ftrace_start_up and cnt:
+            enable = k.ftrace_start_up and cnt
+            if k.fixed(fixes.MODULE_DISABLED):
+                enable = enable and k.ftrace_enabled
+            if enable:
                 failed = k.__ftrace_replace_code(p, 1)
                 if failed:
                     k.ftrace_bug(failed, p.ip)
         pg = pg.next
     return 0
+
+
+def referenced_filters_want_regs(k, rec):
+    """Does an enabled filtering ops that names rec want regs? (fix module-regs)"""
+    return any(
+        k.ops_references_rec(ops, rec) and ops.flags & FTRACE_OPS_FL_SAVE_REGS
+        for ops in do_for_each_ftrace_op(k)
+    )
 
 
 def ftrace_module_init(k, mod):
@@ -312,8 +335,10 @@ def ftrace_remove_tramp_pg(k, ops, pg):
 
     The seed declares it ``void *`` and returns nothing; callers ignore it.
     """
+    # The seed looks at TRAMP_EN, which only follows TRAMP at a code update.
+    tramp = FTRACE_FL_TRAMP if k.fixed(fixes.TRAMP_PG_FLAG) else FTRACE_FL_TRAMP_EN
     for rec in pg.records:
-        if not rec.flags & FTRACE_FL_TRAMP_EN:
+        if not rec.flags & tramp:
             continue
         if k.ftrace_ops_test(ops, rec.ip, rec):
             k.FTRACE_WARN_ON(
@@ -321,6 +346,7 @@ def ftrace_remove_tramp_pg(k, ops, pg):
                 f"ftrace_remove_tramp_pg: {rec.name} count {ftrace_rec_count(rec)} != 1",
             )
             ops.trampolines -= 1
+            ops.tramp_owned.discard(rec.ip)
 
 
 def update_trampoline_counts(k, pg):
@@ -328,6 +354,28 @@ def update_trampoline_counts(k, pg):
     for op in list(do_for_each_ftrace_op(k)):
         if op.trampolines:
             k.ftrace_remove_tramp_pg(op, pg)
+
+
+def clear_mod_from_hash(k, pg, hash):
+    """clear_mod_from_hash() (fix mod-hash-zero): zero the entries of pg's functions.
+
+    The C sets each entry's ip to 0 and keeps it, so that a filter does not
+    turn into "trace everything"; the model keeps a zeroed entry as the
+    negated ip, an address no record has, so that the set keeps its count.
+    """
+    if not hash or hash is EMPTY_HASH:
+        return
+    for rec in pg.records:
+        if rec.ip in hash.ips:
+            hash.ips.discard(rec.ip)
+            hash.ips.add(-rec.ip)
+
+
+def clear_mod_from_hashes(k, pg):
+    """clear_mod_from_hashes() (fix mod-hash-zero): the trace arrays' ops forget pg."""
+    for ops in k.ftrace_trace_arrays:
+        k.clear_mod_from_hash(pg, ops.filter_hash)
+        k.clear_mod_from_hash(pg, ops.notrace_hash)
 
 
 def ftrace_release_mod(k, mod):
@@ -348,6 +396,9 @@ def ftrace_release_mod(k, mod):
                 del k.rec_by_ip[rec.ip]
                 del k.rec_page[rec.ip]
                 k.recs_by_name[rec.name].remove(rec)
+            if k.fixed(fixes.MOD_HASH_ZERO):
+                # after the page is unlinked (and the seed has counted it)
+                k.clear_mod_from_hashes(pg)
         else:
             last = pg
         pg = pg.next
@@ -397,7 +448,11 @@ def ftrace_remove_tramp(k, ops, rec):
         # If TRAMP is not set, no ops should have a trampoline for this
         if not rec.flags & FTRACE_FL_TRAMP:
             return False
-        if (
+        if k.fixed(fixes.TRAMP_OWNER):
+            # the ops that set TRAMP, not whoever the hashes admit right now
+            if rec.ip not in ops.tramp_owned:
+                return False
+        elif (
             not ftrace_hash_empty(ops.filter_hash) and rec.ip not in ops.filter_hash.ips
         ) or rec.ip in ops.notrace_hash.ips:
             return False
@@ -405,6 +460,7 @@ def ftrace_remove_tramp(k, ops, rec):
         return False
     # The tramp_hash entry will be removed at time of update.
     ops.trampolines -= 1
+    ops.tramp_owned.discard(rec.ip)
     rec.flags &= ~FTRACE_FL_TRAMP
     return True
 
@@ -468,6 +524,8 @@ def __ftrace_hash_rec_update(k, ops, filter_hash, inc):
             if ftrace_rec_count(rec) == 1 and ops.trampoline:
                 rec.flags |= FTRACE_FL_TRAMP
                 ops.trampolines += 1
+                if k.fixed(fixes.TRAMP_OWNER):
+                    ops.tramp_owned.add(rec.ip)
             elif k.fixed(fixes.TRAMP_LOOP):
                 k.ftrace_clear_tramps(rec, ops)
             else:
@@ -483,7 +541,13 @@ def __ftrace_hash_rec_update(k, ops, filter_hash, inc):
             ):
                 return
             rec.flags -= 1
-            if ops.trampoline and not ftrace_rec_count(rec):
+            if k.fixed(fixes.TRAMP_LOOP):
+                # TRAMP means a single ops traced rec: the one counted out now.
+                if rec.flags & FTRACE_FL_TRAMP:
+                    ops.trampolines -= 1
+                    ops.tramp_owned.discard(rec.ip)
+                    rec.flags &= ~FTRACE_FL_TRAMP
+            elif ops.trampoline and not ftrace_rec_count(rec):
                 k.ftrace_remove_tramp(ops, rec)
             # Still someone that wants regs for this record?
             if (
@@ -565,6 +629,9 @@ def ftrace_check_record(k, rec, enable, update):
         if not ftrace_rec_count(rec):
             # No more users, clear all flags
             rec.flags = 0
+        elif k.fixed(fixes.SYSCTL_CLEAR_EN):
+            # Keep the ops' TRAMP and REGS; the _EN bits follow the site.
+            rec.flags &= ~(FTRACE_FL_ENABLED | FTRACE_FL_TRAMP_EN | FTRACE_FL_REGS_EN)
         else:
             # Just disable the record (keep REGS state)
             rec.flags &= ~FTRACE_FL_ENABLED
@@ -716,6 +783,9 @@ def ftrace_save_ops_tramp_hash(k, ops):
                 return -1
             cnt += 1
             ops.tramp_hash.ips.add(rec.ip)
+    if k.fixed(fixes.SYSCTL_CLEAR_EN) and not k.ftrace_enabled:
+        # Disabled sites keep TRAMP but not TRAMP_EN: none calls a trampoline.
+        return 0
     # Make sure we added the number of trampolines as we expect to
     if k.FTRACE_WARN_ON(
         cnt != ops.trampolines, f"{ops.name}: cnt {cnt} != ops->trampolines {ops.trampolines}"
@@ -792,10 +862,10 @@ def update_ftrace_function(k):
     else:
         k.set_function_trace_op = k.ftrace_list_end
         func = sym["ftrace_ops_list_func"]
+    k.update_function_graph_func()
     # If there's no change, then do nothing more here
     if k.ftrace_trace_function == func:
         return
-    k.update_function_graph_func()
     k.ftrace_trace_function = func
 
 
@@ -894,6 +964,9 @@ def ftrace_shutdown(k, ops, command):
     k.removed_ops = ops
     k.ftrace_run_update_code(command)
     k.removed_ops = None
+    if k.fixed(fixes.STALE_TRAMP_HASH):
+        # No site calls ops' trampoline any more: its tramp_hash is history.
+        ops.tramp_hash = None
     # When an ops is unregistered (not tracing anything), no function
     # should be pointed to its trampoline.
     k.FTRACE_WARN_ON(ops.trampolines, f"{ops.name}: trampolines {ops.trampolines} at shutdown")
@@ -1090,7 +1163,14 @@ def ftrace_startup_sysctl(k):
     k.saved_ftrace_func = None
     # ftrace_start_up is true if we want ftrace running
     if k.ftrace_start_up:
-        k.ftrace_run_update_code(FTRACE_UPDATE_CALLS)
+        command = FTRACE_UPDATE_CALLS
+        if k.fixed(fixes.SYSCTL_GRAPH) and k.ftrace_graph_active:
+            command |= FTRACE_START_FUNC_RET
+        if k.fixed(fixes.SYSCTL_ORDER):
+            # also patches ftrace_call: saved_ftrace_func is NULL now
+            k.ftrace_startup_enable(command)
+        else:
+            k.ftrace_run_update_code(command)
 
 
 def ftrace_shutdown_sysctl(k):
@@ -1099,7 +1179,10 @@ def ftrace_shutdown_sysctl(k):
         return
     # ftrace_start_up is true if ftrace is running
     if k.ftrace_start_up:
-        k.ftrace_run_update_code(FTRACE_DISABLE_CALLS)
+        command = FTRACE_DISABLE_CALLS
+        if k.fixed(fixes.SYSCTL_GRAPH) and k.ftrace_graph_active:
+            command |= FTRACE_STOP_FUNC_RET
+        k.ftrace_run_update_code(command)
 
 
 def ftrace_enable_sysctl(k, value):
@@ -1111,10 +1194,16 @@ def ftrace_enable_sysctl(k, value):
         return 0
     k.last_ftrace_enabled = bool(k.ftrace_enabled)
     if k.ftrace_enabled:
-        k.ftrace_startup_sysctl()
-        # we are starting ftrace again
-        if k.ftrace_ops_list is not k.ftrace_list_end:
-            k.update_ftrace_function()
+        if k.fixed(fixes.SYSCTL_ORDER):
+            # choose the trace function first, then patch it in
+            if k.ftrace_ops_list is not k.ftrace_list_end:
+                k.update_ftrace_function()
+            k.ftrace_startup_sysctl()
+        else:
+            k.ftrace_startup_sysctl()
+            # we are starting ftrace again
+            if k.ftrace_ops_list is not k.ftrace_list_end:
+                k.update_ftrace_function()
     else:
         # stopping ftrace calls (just send to ftrace_stub)
         k.ftrace_trace_function = k.emu.sym["ftrace_stub"]

@@ -1,0 +1,103 @@
+"""What a correct kernel traces, kept by the state machine beside the model.
+
+Nothing here reads the model's accounting: the expectation follows the
+users' own requests (who is running, with which filters) and the functions
+that exist.  A function is known by an identity that outlives its module,
+so that a filter naming a function of an unloaded module never matches a
+new function loaded at the same address.
+"""
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class User:
+    """One ftrace user: the ops it owns and what it asked for."""
+
+    name: str
+    ops_name: str  # whose hashes it filters with ('global_ops' for function and graph)
+    save_regs: bool = False
+    static: bool = True
+    active: bool = False
+
+
+@dataclass
+class Hashes:
+    """An ops' filter and notrace sets, as function identities."""
+
+    filter: set = field(default_factory=set)
+    notrace: set = field(default_factory=set)
+
+
+class Expectation:
+    """The users, their requests and the live functions."""
+
+    def __init__(self, cleaned_on_unload):
+        self.users = {}
+        self.hashes = {}  # ops name -> Hashes
+        self.live = {}  # identity -> function name
+        self.names = {}  # function name -> identity of the live function
+        self.ips = {}  # identity -> address of its call site
+        self.ftrace_enabled = True
+        # ops whose hashes ftrace itself cleans when a module goes (the trace
+        # arrays'); the others keep an entry by address, as their users left it
+        self.cleaned_on_unload = set(cleaned_on_unload)
+
+    def add_user(self, user):
+        self.users[user.name] = user
+        self.hashes.setdefault(user.ops_name, Hashes())
+
+    def add_function(self, identity, name, ip):
+        self.live[identity] = name
+        self.names[name] = identity
+        self.ips[identity] = ip
+
+    def remove_function(self, identity):
+        """A module's function goes; users' entries for it stay, by address, unless cleaned."""
+        del self.names[self.live.pop(identity)]
+        ip = self.ips.pop(identity)
+        for ops_name, h in self.hashes.items():
+            for entries in (h.filter, h.notrace):
+                if identity in entries:
+                    entries.discard(identity)
+                    entries.add(("dead", identity) if ops_name in self.cleaned_on_unload
+                                else ("addr", ip))
+
+    def matches(self, pattern):
+        """Identities of the live functions a filter pattern (no '!') names."""
+        from fnmatch import fnmatchcase
+
+        if "*" in pattern:
+            return {i for i, n in self.live.items() if fnmatchcase(n, pattern)}
+        return {self.names[pattern]} if pattern in self.names else set()
+
+    def set_hash(self, ops_name, which, buf, reset):
+        """Apply a ftrace_set_filter/notrace request; False if the kernel must refuse it."""
+        target = getattr(self.hashes[ops_name], which)
+        new = set() if reset else set(target)
+        if buf:
+            negate = buf.startswith("!")
+            found = self.matches(buf[1:] if negate else buf)
+            if not found:
+                return False
+            if negate:
+                addrs = {("addr", self.ips[i]) for i in found}
+                new = new - found - addrs
+            else:
+                new = new | found
+        target.clear()
+        target.update(new)
+        return True
+
+    def admits(self, ops_name, identity):
+        h = self.hashes[ops_name]
+        keys = (identity, ("addr", self.ips[identity]))
+        in_filter = any(key in h.filter for key in keys)
+        in_notrace = any(key in h.notrace for key in keys)
+        return (not h.filter or in_filter) and not in_notrace
+
+    def tracers(self, identity):
+        """The active users that trace a live function, by name, sorted."""
+        return sorted(
+            u.name for u in self.users.values() if u.active and self.admits(u.ops_name, identity)
+        )
