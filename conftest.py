@@ -12,6 +12,7 @@ would flag start-up cost, not slowness (speed has its own benchmarks);
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 COMMON = dict(deadline=None, print_blob=True)
@@ -45,3 +46,32 @@ settings.register_profile(
 
 DEFAULT = "ci" if os.environ.get("CI") else "dev"
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or DEFAULT)
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("tramproof")
+    group.addoption(
+        "--kernel",
+        default="fixed",
+        help="the kernel the state machine runs: as-posted, fixed (default) or fixed-<fix id>",
+    )
+    group.addoption(
+        "--variant",
+        metavar="FILE",
+        help="a Python file whose top-level functions replace model functions by name",
+    )
+
+
+def pytest_configure(config):
+    """Hand --kernel and --variant to the state machine; refuse bad ones before any test."""
+    from model.fixes import kernel_fixes
+    from properties import machine
+    from properties.variant import VariantError, load_variant
+
+    kernel = config.getoption("kernel")
+    try:
+        kernel_fixes(kernel)
+        overrides = load_variant(config.getoption("variant")) if config.getoption("variant") else None
+    except (ValueError, VariantError) as e:
+        raise pytest.UsageError(str(e)) from None
+    machine.CONFIG.update(kernel=kernel, overrides=overrides)

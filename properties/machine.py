@@ -31,9 +31,10 @@ from model.include.linux.ftrace import (
     FTRACE_OPS_FL_RECURSION_SAFE,
     FTRACE_OPS_FL_SAVE_REGS,
     FTRACE_OPS_FL_SAVE_REGS_IF_SUPPORTED,
+    REC_FLAG_NAMES,
+    flag_names,
     ftrace_rec_count,
 )
-from model.include.linux.ftrace import REC_FLAG_NAMES, flag_names
 from properties import strategies as S
 from properties.expectation import Expectation, User
 from properties.users import System
@@ -82,6 +83,7 @@ class FtraceMachine(RuleBasedStateMachine):
         self.stack_option = False
         self.next_module = 0
         self.loaded = {}  # module serial -> struct module
+        self.dead_names = set()  # functions of unloaded modules
         self.touched = set()
         self.steps = 0
         self.alloc_fails = 0  # module_alloc failures still to come
@@ -134,7 +136,7 @@ class FtraceMachine(RuleBasedStateMachine):
     @precondition(lambda self: any(not u.active for u in self.inactive_ops_users()))
     @rule(data=st.data())
     def register(self, data):
-        user = data.draw(st.sampled_from(sorted(u.name for u in self.inactive_ops_users())))
+        user = data.draw(S.one_of_names(u.name for u in self.inactive_ops_users()))
         note(f"register_ftrace_function({user})")
         self.start(user)
         self.allocate_trampoline(user)
@@ -144,7 +146,7 @@ class FtraceMachine(RuleBasedStateMachine):
     @precondition(lambda self: any(u.active for u in self.active_ops_users()))
     @rule(data=st.data())
     def unregister(self, data):
-        user = data.draw(st.sampled_from(sorted(u.name for u in self.active_ops_users())))
+        user = data.draw(S.one_of_names(u.name for u in self.active_ops_users()))
         note(f"unregister_ftrace_function({user})")
         self.stop(user)
         self.expect_ret(self.k.unregister_ftrace_function(self.sys.ops[user]), f"unregister {user}")
@@ -194,38 +196,32 @@ class FtraceMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------ rules: filters
 
     @rule(
-        ops=st.sampled_from(S.FILTERED_OPS),
-        pattern=S.patterns,
+        ops=S.filtered_ops,
+        data=st.data(),
         negate=st.booleans(),
         reset=st.booleans(),
         notrace=st.booleans(),
     )
-    def set_filter(self, ops, pattern, negate, reset, notrace):
-        buf = ("!" if negate else "") + pattern
+    def set_filter(self, ops, data, negate, reset, notrace):
+        # names of functions that exist or existed, and globs
+        pattern = data.draw(S.patterns(set(self.exp.names) | self.dead_names))
+        # a reset with no pattern: ftrace_set_filter(ops, NULL, 0, 1)
+        buf = "" if reset and negate else ("!" if negate else "") + pattern
         which = "notrace" if notrace else "filter"
         call = "ftrace_set_notrace" if notrace else "ftrace_set_filter"
-        note(f"{call}({ops}, {buf!r}, reset={int(reset)})")
+        note(f"{call}({ops}, {buf or 'NULL'!r}, reset={int(reset)})".replace("'NULL'", "NULL"))
         before = self.admitted(ops)
         accepted = self.exp.set_hash(ops, which, buf, reset)
         self.touch(before ^ self.admitted(ops))
         ret = getattr(self.k, call)(self.ops_named(ops), buf, int(reset))
         assert ret == (0 if accepted else -22), f"{call} returned {ret}"
 
-    @rule(ops=st.sampled_from(S.FILTERED_OPS), notrace=st.booleans())
-    def reset_filter(self, ops, notrace):
-        call = "ftrace_set_notrace" if notrace else "ftrace_set_filter"
-        note(f"{call}({ops}, NULL, reset=1)")
-        before = self.admitted(ops)
-        self.exp.set_hash(ops, "notrace" if notrace else "filter", "", True)
-        self.touch(before ^ self.admitted(ops))
-        self.expect_ret(getattr(self.k, call)(self.ops_named(ops), "", 1), call)
-
     def ops_named(self, name):
         return self.k.global_ops if name == "global_ops" else self.sys.ops[name]
 
     # ------------------------------------------------------------ rules: sysctl
 
-    @rule(value=st.sampled_from([0, 1]))
+    @rule(value=S.sysctl_values)
     def sysctl(self, value):
         note(f"echo {value} > /proc/sys/kernel/ftrace_enabled")
         if bool(value) != self.exp.ftrace_enabled:
@@ -275,6 +271,7 @@ class FtraceMachine(RuleBasedStateMachine):
         ips = {ip for ip in mod.ftrace_callsites}
         self._freed_ips = self.reused_ips | ips
         for f in S.MODULE_FUNCTIONS:
+            self.dead_names.add(f"mod{serial}_{f}")
             self.exp.remove_function((serial, f"mod{serial}_{f}"))
             self.touched.discard((serial, f"mod{serial}_{f}"))
         self.k.free_module(mod)
@@ -291,8 +288,9 @@ class FtraceMachine(RuleBasedStateMachine):
     @invariant()
     def no_warning(self):
         self.steps += 1
-        assert not self.k.warnings, "the kernel warned:\n  " + "\n  ".join(
-            str(w) for w in self.k.warnings
+        warnings = [str(w) for w in self.k.warnings]
+        assert not warnings, f"the kernel warned: {warnings[0]}" + "".join(
+            f"\n  {w}" for w in warnings[1:]
         )
 
     @invariant()
@@ -317,7 +315,7 @@ class FtraceMachine(RuleBasedStateMachine):
             if len(tracers) > 1:
                 event("a record shared by two or more users")
             if rec.flags & FTRACE_FL_TRAMP:
-                assert len(tracers) == 1, f"TRAMP on a shared record: {where}"
+                assert len(tracers) == 1, f"TRAMP on a record {len(tracers)} users trace: {where}"
                 ops = self.ops_of(tracers[0])
                 assert ops.trampoline, f"TRAMP but {ops.name} has no trampoline: {where}"
                 owned[ops.name] = owned.get(ops.name, 0) + 1

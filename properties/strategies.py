@@ -1,4 +1,4 @@
-"""The strategies of the state machine, in one place.
+"""The state machine's dimensions and strategies, in one place.
 
 Every sampled_from list is sorted, so that a replayed example draws the same
 thing whatever the order of a dict or a set.
@@ -6,17 +6,32 @@ thing whatever the order of a dict or a set.
 
 from hypothesis import strategies as st
 
-VMLINUX_FUNCTIONS = 8
+VMLINUX_FUNCTIONS = 4
 MODULE_FUNCTIONS = ("a", "b")
 MAX_MODULES = 6
 
-# the ops whose filters can be edited (function and graph share global_ops')
-FILTERED_OPS = sorted(["global_ops", "stack_trace", "kprobe", "kprobe_ifs", "perf", "instance"])
-# users started with register_ftrace_function()
-OPS_USERS = sorted(["stack_trace", "kprobe", "kprobe_ifs", "perf", "instance"])
-
 vmlinux_names = [f"f{i}" for i in range(VMLINUX_FUNCTIONS)]
-module_names = [f"mod{m}_{f}" for m in range(MAX_MODULES) for f in MODULE_FUNCTIONS]
-globs = sorted(["f*", "mod*", "*_a", "f1*", "mod1_*"])
+# filter patterns besides the names of functions that exist or existed
+GLOBS = ("*_a", "f*", "mod*", "mod1_*")
 
-patterns = st.sampled_from(sorted(vmlinux_names + module_names + globs))
+# the ops whose filters users edit (function and graph share global_ops')
+filtered_ops = st.sampled_from(
+    sorted(["global_ops", "stack_trace", "kprobe", "kprobe_ifs", "perf", "instance"])
+)
+sysctl_values = st.sampled_from([0, 1])
+
+
+def patterns(names):
+    """A filter pattern: one of ``names`` or a glob; module functions drawn half the time.
+
+    Module functions are where modules come and go (stale entries, reused
+    addresses), and they are few among the names: favour them.
+    """
+    everything = st.sampled_from(sorted(set(names) | set(GLOBS)))
+    modular = sorted(n for n in names if n.startswith("mod"))
+    return st.one_of(st.sampled_from(modular), everything) if modular else everything
+
+
+def one_of_names(names):
+    """One of a set of names (users, modules), drawn in a stable order."""
+    return st.sampled_from(sorted(names))
