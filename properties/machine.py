@@ -86,7 +86,6 @@ class FtraceMachine(RuleBasedStateMachine):
         self.dead_names = set()  # functions of unloaded modules
         self.touched = set()
         self.steps = 0
-        self.alloc_fails = 0  # module_alloc failures still to come
         self.has_tramp = set()  # static users whose trampoline was allocated
         self.rng = random.Random(0)
 
@@ -110,13 +109,17 @@ class FtraceMachine(RuleBasedStateMachine):
         self.touch(self.admitted(self.exp.users[user].ops_name))
         self.exp.users[user].active = True
 
-    def allocate_trampoline(self, user):
-        """A static user registering without a trampoline makes the kernel allocate one."""
+    def allocate_trampoline(self, user, fails):
+        """A static user registering without a trampoline makes the kernel allocate one.
+
+        With ``fails``, that module_alloc() returns NULL (fault injection);
+        the ops then goes through the callers like a dynamic one.
+        """
         static = user == "function" or self.exp.users[user].static
         if not static or user in self.has_tramp:
             return
-        if self.alloc_fails:
-            self.alloc_fails -= 1
+        if fails:
+            self.k.emu.inject["module_alloc"] += 1
             event("trampoline allocation failed")
         else:
             self.has_tramp.add(user)
@@ -134,12 +137,12 @@ class FtraceMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------ rules: ops users
 
     @precondition(lambda self: any(not u.active for u in self.inactive_ops_users()))
-    @rule(data=st.data())
-    def register(self, data):
+    @rule(data=st.data(), alloc_fails=S.faults)
+    def register(self, data, alloc_fails):
         user = data.draw(S.one_of_names(u.name for u in self.inactive_ops_users()))
-        note(f"register_ftrace_function({user})")
+        note(f"register_ftrace_function({user})" + S.fault_note(alloc_fails))
         self.start(user)
-        self.allocate_trampoline(user)
+        self.allocate_trampoline(user, alloc_fails)
         self.expect_ret(self.k.register_ftrace_function(self.sys.ops[user]), f"register {user}")
         event(f"register while ftrace_enabled={self.k.ftrace_enabled}")
 
@@ -160,12 +163,12 @@ class FtraceMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------ rules: tracers
 
     @precondition(lambda self: not self.exp.users["function"].active)
-    @rule(stack=st.booleans())
-    def function_tracer_start(self, stack):
-        note(f"function tracer on (func_stack_trace={int(stack)})")
+    @rule(stack=st.booleans(), alloc_fails=S.faults)
+    def function_tracer_start(self, stack, alloc_fails):
+        note(f"function tracer on (func_stack_trace={int(stack)})" + S.fault_note(alloc_fails))
         self.stack_option = stack
         self.start("function")
-        self.allocate_trampoline("function")
+        self.allocate_trampoline("function", alloc_fails)
         self.expect_ret(self.sys.function_tracer_start(stack), "function tracer start")
         if self.exp.users["graph"].active:
             event("function tracer beside the graph tracer")
@@ -232,16 +235,17 @@ class FtraceMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------ rules: modules
 
     @precondition(lambda self: self.next_module < S.MAX_MODULES)
-    @rule(target=modules)
-    def load_module(self):
+    @rule(target=modules, alloc_fails=S.faults)
+    def load_module(self, alloc_fails):
         serial = self.next_module
         self.next_module += 1
         name = f"mod{serial}"
         functions = [f"{name}_{f}" for f in S.MODULE_FUNCTIONS]
-        note(f"insmod {name}")
+        note(f"insmod {name}" + S.fault_note(alloc_fails))
+        if alloc_fails:
+            self.k.emu.inject["module_alloc"] += 1
         mod = self.k.load_module(name, functions)
-        if self.alloc_fails:
-            self.alloc_fails -= 1
+        if alloc_fails:
             assert mod == -12, f"load_module with module_alloc failing returned {mod}"
             return None
         assert mod != -12, "load_module: module_alloc failed"
@@ -275,13 +279,6 @@ class FtraceMachine(RuleBasedStateMachine):
             self.exp.remove_function((serial, f"mod{serial}_{f}"))
             self.touched.discard((serial, f"mod{serial}_{f}"))
         self.k.free_module(mod)
-
-    @precondition(lambda self: self.alloc_fails == 0)
-    @rule()
-    def fail_next_module_alloc(self):
-        note("the next module_alloc() fails")
-        self.k.emu.inject["module_alloc"] = self.k.emu.inject.get("module_alloc", 0) + 1
-        self.alloc_fails += 1
 
     # ------------------------------------------------------------ invariants
 

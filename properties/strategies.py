@@ -35,3 +35,11 @@ def patterns(names):
 def one_of_names(names):
     """One of a set of names (users, modules), drawn in a stable order."""
     return st.sampled_from(sorted(names))
+
+# A fault injected into the module_alloc() an entry point makes: one time in
+# eight, and False when shrunk.
+faults = st.integers(0, 7).map(lambda n: n == 7)
+
+
+def fault_note(fails):
+    return " (module_alloc fails)" if fails else ""
