@@ -60,8 +60,9 @@ class Expectation:
             for entries in (h.filter, h.notrace):
                 if identity in entries:
                     entries.discard(identity)
-                    entries.add(("dead", identity) if ops_name in self.cleaned_on_unload
-                                else ("addr", ip))
+                    entries.add(
+                        ("dead", identity) if ops_name in self.cleaned_on_unload else ("addr", ip)
+                    )
 
     def matches(self, pattern):
         """Identities of the live functions a filter pattern (no '!') names."""

@@ -7,15 +7,20 @@ and by the command line.
 import re
 from dataclasses import dataclass
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from properties.machine import FtraceMachine
+from properties.replay import minimize
 
 # Derandomized, so that a hunt is the same run every time, byte for byte.
+# Hypothesis only finds: the program it prints is then cut down by replaying
+# it in kernel words (replay.minimize), which is faster than hypothesis's
+# shrinker on this machine and deletes pairs of steps it keeps.
 HUNT = settings(
-    max_examples=400,
-    stateful_step_count=30,
+    max_examples=2000,
+    stateful_step_count=40,
+    phases=[Phase.explicit, Phase.generate],
     derandomize=True,
     database=None,
     deadline=None,
@@ -60,12 +65,13 @@ def kernel_steps(program):
 
 
 def hunt(kernel, overrides=None, budget=HUNT):
-    """Run the machine on ``kernel``; the shrunk Finding, or None if it held."""
+    """Run the machine on ``kernel``; the minimized Finding, or None if it held."""
     try:
         run_state_machine_as_test(
             lambda: FtraceMachine(kernel=kernel, overrides=overrides), settings=budget
         )
     except AssertionError as error:
         program = program_of(error)
-        return Finding(kernel, kernel_steps(program), str(error).splitlines()[0], program)
+        steps, failure = minimize(kernel, kernel_steps(program), overrides)
+        return Finding(kernel, steps, failure, program)
     return None

@@ -8,9 +8,11 @@ machine keeps from the users' requests alone.
 """
 
 import random
+from collections import Counter
 
 from hypothesis import event, note
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 from hypothesis.stateful import (
     Bundle,
     RuleBasedStateMachine,
@@ -54,6 +56,14 @@ OPS_USERS = {
     "instance": (FTRACE_OPS_FL_RECURSION_SAFE, False),
 }
 SAMPLE = 2  # functions checked in the emulator besides those a step touched
+INVARIANTS = (
+    "accounting",
+    "machine_code",
+    "no_warning",
+    "text",
+    "tramp_hash_matches",
+    "trampolines_load_their_own_ops",
+)
 
 
 class FtraceMachine(RuleBasedStateMachine):
@@ -87,7 +97,8 @@ class FtraceMachine(RuleBasedStateMachine):
         self.touched = set()
         self.steps = 0
         self.has_tramp = set()  # static users whose trampoline was allocated
-        self.rng = random.Random(0)
+        self.last_step = ""
+        self.shared = set()  # functions two or more users traced at some point
 
     # ------------------------------------------------------------ helpers
 
@@ -120,7 +131,7 @@ class FtraceMachine(RuleBasedStateMachine):
             return
         if fails:
             self.k.emu.inject["module_alloc"] += 1
-            event("trampoline allocation failed")
+            self.reached("trampoline allocation failed")
         else:
             self.has_tramp.add(user)
 
@@ -131,26 +142,57 @@ class FtraceMachine(RuleBasedStateMachine):
     def rec(self, identity):
         return self.k.recs_by_name[self.exp.live[identity]][0]
 
+    # deep states reached, over every machine of the process (see test_reach.py)
+    REACHED = Counter()
+
+    def reached(self, label):
+        """A deep state: a hypothesis event, and a count the tests can read."""
+        if currently_in_test_context():
+            event(label)
+        FtraceMachine.REACHED[label] += 1
+
+    def step(self, text):
+        """The step in kernel words: printed with a failing program, and remembered."""
+        self.last_step = text
+        if currently_in_test_context():  # not when a program is replayed
+            note(text)
+
+    def require(self, condition, message):
+        """Fail the step with ``message`` unless ``condition`` holds.
+
+        Every check fails from this one line, so that hypothesis sees one
+        kind of failure and may shrink a program from one invariant's failure
+        to another's, which gives shorter programs.
+        """
+        if not condition:
+            raise AssertionError(message)
+
     def expect_ret(self, ret, what):
-        assert ret == 0, f"{what} returned {ret}"
+        self.require(ret == 0, f"{what} returned {ret}")
 
     # ------------------------------------------------------------ rules: ops users
 
     @precondition(lambda self: any(not u.active for u in self.inactive_ops_users()))
     @rule(data=st.data(), alloc_fails=S.faults)
     def register(self, data, alloc_fails):
-        user = data.draw(S.one_of_names(u.name for u in self.inactive_ops_users()))
-        note(f"register_ftrace_function({user})" + S.fault_note(alloc_fails))
+        self.do_register(
+            data.draw(S.one_of_names(u.name for u in self.inactive_ops_users())), alloc_fails
+        )
+
+    def do_register(self, user, alloc_fails=False):
+        self.step(f"register_ftrace_function({user})" + S.fault_note(alloc_fails))
         self.start(user)
         self.allocate_trampoline(user, alloc_fails)
         self.expect_ret(self.k.register_ftrace_function(self.sys.ops[user]), f"register {user}")
-        event(f"register while ftrace_enabled={self.k.ftrace_enabled}")
+        self.reached(f"register while ftrace_enabled={self.k.ftrace_enabled}")
 
     @precondition(lambda self: any(u.active for u in self.active_ops_users()))
     @rule(data=st.data())
     def unregister(self, data):
-        user = data.draw(S.one_of_names(u.name for u in self.active_ops_users()))
-        note(f"unregister_ftrace_function({user})")
+        self.do_unregister(data.draw(S.one_of_names(u.name for u in self.active_ops_users())))
+
+    def do_unregister(self, user):
+        self.step(f"unregister_ftrace_function({user})")
         self.stop(user)
         self.expect_ret(self.k.unregister_ftrace_function(self.sys.ops[user]), f"unregister {user}")
 
@@ -165,34 +207,46 @@ class FtraceMachine(RuleBasedStateMachine):
     @precondition(lambda self: not self.exp.users["function"].active)
     @rule(stack=st.booleans(), alloc_fails=S.faults)
     def function_tracer_start(self, stack, alloc_fails):
-        note(f"function tracer on (func_stack_trace={int(stack)})" + S.fault_note(alloc_fails))
+        self.do_function_tracer_start(stack, alloc_fails)
+
+    def do_function_tracer_start(self, stack, alloc_fails=False):
+        self.step(f"function tracer on (func_stack_trace={int(stack)})" + S.fault_note(alloc_fails))
         self.stack_option = stack
         self.start("function")
         self.allocate_trampoline("function", alloc_fails)
         self.expect_ret(self.sys.function_tracer_start(stack), "function tracer start")
         if self.exp.users["graph"].active:
-            event("function tracer beside the graph tracer")
+            self.reached("function tracer beside the graph tracer")
 
     @precondition(lambda self: self.exp.users["function"].active)
     @rule()
     def function_tracer_stop(self):
-        note("function tracer off")
+        self.do_function_tracer_stop()
+
+    def do_function_tracer_stop(self):
+        self.step("function tracer off")
         self.stop("function")
         self.expect_ret(self.sys.function_tracer_stop(), "function tracer stop")
 
     @precondition(lambda self: not self.exp.users["graph"].active)
     @rule()
     def graph_start(self):
-        note("register_ftrace_graph() (function profiler on)")
+        self.do_graph_start()
+
+    def do_graph_start(self):
+        self.step("register_ftrace_graph() (function profiler on)")
         self.start("graph")
         self.expect_ret(self.k.register_ftrace_graph(), "register_ftrace_graph")
         if self.exp.users["function"].active:
-            event("graph tracer beside the function tracer")
+            self.reached("graph tracer beside the function tracer")
 
     @precondition(lambda self: self.exp.users["graph"].active)
     @rule()
     def graph_stop(self):
-        note("unregister_ftrace_graph()")
+        self.do_graph_stop()
+
+    def do_graph_stop(self):
+        self.step("unregister_ftrace_graph()")
         self.stop("graph")
         self.k.unregister_ftrace_graph()
 
@@ -207,17 +261,20 @@ class FtraceMachine(RuleBasedStateMachine):
     )
     def set_filter(self, ops, data, negate, reset, notrace):
         # names of functions that exist or existed, and globs
-        pattern = data.draw(S.patterns(set(self.exp.names) | self.dead_names))
+        pattern = data.draw(S.patterns(self.exp.names, self.dead_names))
         # a reset with no pattern: ftrace_set_filter(ops, NULL, 0, 1)
         buf = "" if reset and negate else ("!" if negate else "") + pattern
+        self.do_set_filter(ops, buf, reset, notrace)
+
+    def do_set_filter(self, ops, buf, reset, notrace):
         which = "notrace" if notrace else "filter"
         call = "ftrace_set_notrace" if notrace else "ftrace_set_filter"
-        note(f"{call}({ops}, {buf or 'NULL'!r}, reset={int(reset)})".replace("'NULL'", "NULL"))
+        self.step(f"{call}({ops}, {buf or 'NULL'!r}, reset={int(reset)})".replace("'NULL'", "NULL"))
         before = self.admitted(ops)
         accepted = self.exp.set_hash(ops, which, buf, reset)
         self.touch(before ^ self.admitted(ops))
         ret = getattr(self.k, call)(self.ops_named(ops), buf, int(reset))
-        assert ret == (0 if accepted else -22), f"{call} returned {ret}"
+        self.require(ret == (0 if accepted else -22), f"{call} returned {ret}")
 
     def ops_named(self, name):
         return self.k.global_ops if name == "global_ops" else self.sys.ops[name]
@@ -226,7 +283,10 @@ class FtraceMachine(RuleBasedStateMachine):
 
     @rule(value=S.sysctl_values)
     def sysctl(self, value):
-        note(f"echo {value} > /proc/sys/kernel/ftrace_enabled")
+        self.do_sysctl(value)
+
+    def do_sysctl(self, value):
+        self.step(f"echo {value} > /proc/sys/kernel/ftrace_enabled")
         if bool(value) != self.exp.ftrace_enabled:
             self.touch(i for i in self.exp.live if self.exp.tracers(i))
         self.exp.ftrace_enabled = bool(value)
@@ -237,29 +297,29 @@ class FtraceMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.next_module < S.MAX_MODULES)
     @rule(target=modules, alloc_fails=S.faults)
     def load_module(self, alloc_fails):
-        serial = self.next_module
-        self.next_module += 1
+        return self.do_load_module(self.next_module, alloc_fails)
+
+    def do_load_module(self, serial, alloc_fails=False):
+        self.next_module = max(self.next_module, serial + 1)
         name = f"mod{serial}"
         functions = [f"{name}_{f}" for f in S.MODULE_FUNCTIONS]
-        note(f"insmod {name}" + S.fault_note(alloc_fails))
+        self.step(f"insmod {name}" + S.fault_note(alloc_fails))
         if alloc_fails:
             self.k.emu.inject["module_alloc"] += 1
         mod = self.k.load_module(name, functions)
         if alloc_fails:
-            assert mod == -12, f"load_module with module_alloc failing returned {mod}"
+            self.require(mod == -12, f"load_module with module_alloc failing returned {mod}")
             return None
-        assert mod != -12, "load_module: module_alloc failed"
+        self.require(mod != -12, "load_module: module_alloc failed")
         self.loaded[serial] = mod
-        reused = any(
-            r.ip in self.reused_ips for r in self.k.recs_by_name[functions[0]]
-        )
+        reused = any(r.ip in self.reused_ips for r in self.k.recs_by_name[functions[0]])
         if reused:
-            event("module loaded over an unloaded module's text")
+            self.reached("module loaded over an unloaded module's text")
         for f in functions:
             self.exp.add_function((serial, f), f, self.sys.ip(f))
             self.touch({(serial, f)})
         if any(u.active for u in self.exp.users.values()):
-            event("module loaded while tracing")
+            self.reached("module loaded while tracing")
         return serial
 
     @property
@@ -268,10 +328,12 @@ class FtraceMachine(RuleBasedStateMachine):
 
     @rule(serial=consumes(modules))
     def unload_module(self, serial):
-        if serial is None:
-            return
+        if serial is not None:
+            self.do_unload_module(serial)
+
+    def do_unload_module(self, serial):
         mod = self.loaded.pop(serial)
-        note(f"rmmod mod{serial}")
+        self.step(f"rmmod mod{serial}")
         ips = {ip for ip in mod.ftrace_callsites}
         self._freed_ips = self.reused_ips | ips
         for f in S.MODULE_FUNCTIONS:
@@ -286,9 +348,11 @@ class FtraceMachine(RuleBasedStateMachine):
     def no_warning(self):
         self.steps += 1
         warnings = [str(w) for w in self.k.warnings]
-        assert not warnings, f"the kernel warned: {warnings[0]}" + "".join(
-            f"\n  {w}" for w in warnings[1:]
-        )
+        if warnings:
+            self.require(
+                False,
+                f"the kernel warned: {warnings[0]}" + "".join(f"\n  {w}" for w in warnings[1:]),
+            )
 
     @invariant()
     def accounting(self):
@@ -299,28 +363,36 @@ class FtraceMachine(RuleBasedStateMachine):
             tracers = self.exp.tracers(identity)
             where = f"{rec.name}: flags {flag_names(rec.flags, REC_FLAG_NAMES) or 0} "
             where += f"count {ftrace_rec_count(rec)}, traced by {tracers}"
-            assert ftrace_rec_count(rec) == len(tracers), f"count wrong: {where}"
+            self.require(ftrace_rec_count(rec) == len(tracers), f"count wrong: {where}")
             # REGS must be there for a tracer that wants regs.  A REGS nobody
             # needs is allowed: the kernel clears REGS lazily (count-0 records
             # keep their flags until ftrace_check_record() runs an update, and
             # test_rec_ops_needs_regs() still sees the ops being changed), and
             # a spare REGS only sends the site through ftrace_regs_caller.
             if any(self.exp.users[t].save_regs for t in tracers):
-                assert rec.flags & FTRACE_FL_REGS, f"REGS missing: {where}"
+                self.require(rec.flags & FTRACE_FL_REGS, f"REGS missing: {where}")
             elif rec.flags & FTRACE_FL_REGS and tracers:
-                event("a spare REGS on a record")
+                self.reached("a spare REGS on a record")
             if len(tracers) > 1:
-                event("a record shared by two or more users")
+                self.reached("a record shared by two or more users")
+                self.shared.add(identity)
+            elif len(tracers) == 1 and identity in self.shared:
+                self.reached("a record back to one user after sharing")
             if rec.flags & FTRACE_FL_TRAMP:
-                assert len(tracers) == 1, f"TRAMP on a record {len(tracers)} users trace: {where}"
+                self.require(
+                    len(tracers) == 1, f"TRAMP on a record {len(tracers)} users trace: {where}"
+                )
                 ops = self.ops_of(tracers[0])
-                assert ops.trampoline, f"TRAMP but {ops.name} has no trampoline: {where}"
+                self.require(ops.trampoline, f"TRAMP but {ops.name} has no trampoline: {where}")
                 owned[ops.name] = owned.get(ops.name, 0) + 1
         for user in sorted(self.exp.users):
             ops = self.ops_of(user)
-            assert ops.trampolines == owned.get(ops.name, 0), (
-                f"{ops.name}->trampolines is {ops.trampolines}, "
-                f"{owned.get(ops.name, 0)} records have TRAMP for it"
+            self.require(
+                ops.trampolines == owned.get(ops.name, 0),
+                (
+                    f"{ops.name}->trampolines is {ops.trampolines}, "
+                    f"{owned.get(ops.name, 0)} records have TRAMP for it"
+                ),
             )
 
     @invariant()
@@ -337,8 +409,9 @@ class FtraceMachine(RuleBasedStateMachine):
                 for i in self.exp.live
                 if self.rec(i).flags & FTRACE_FL_TRAMP_EN and self.exp.tracers(i) == [user]
             )
-            assert cnt == ops.trampolines, (
-                f"{cnt} trampolines activated, {ops.trampolines} expected ({ops.name})"
+            self.require(
+                cnt == ops.trampolines,
+                (f"{cnt} trampolines activated, {ops.trampolines} expected ({ops.name})"),
             )
 
     @invariant()
@@ -349,22 +422,30 @@ class FtraceMachine(RuleBasedStateMachine):
             rec = self.rec(identity)
             code = self.k.emu.read(rec.ip, 5)
             if not rec.flags & FTRACE_FL_ENABLED:
-                assert code == NOP, f"{rec.name} is disabled but holds {code.hex(' ')}"
+                self.require(code == NOP, f"{rec.name} is disabled but holds {code.hex(' ')}")
                 continue
             tracers = self.exp.tracers(identity)
             if rec.flags & FTRACE_FL_TRAMP_EN and len(tracers) == 1:
                 want = self.ops_of(tracers[0]).trampoline
-                event("a record on a trampoline")
+                self.reached("a record on a trampoline")
             elif rec.flags & FTRACE_FL_REGS_EN:
                 want = sym["ftrace_regs_caller"]
             else:
                 want = sym["ftrace_caller"]
             got = self.call_target(rec.ip, code)
-            assert got == want, (
-                f"{rec.name} ({flag_names(rec.flags, REC_FLAG_NAMES)}) calls "
-                f"{self.k.emu.symbolize(got) if got else code.hex(' ')}, "
-                f"expected {self.k.emu.symbolize(want)}"
+            self.require(
+                got == want,
+                (
+                    f"{rec.name} ({flag_names(rec.flags, REC_FLAG_NAMES)}) calls "
+                    f"{self.k.emu.symbolize(got) if got else code.hex(' ')}, "
+                    f"expected {self.k.emu.symbolize(want)}"
+                ),
             )
+
+    def check(self):
+        """Every invariant, in the order hypothesis runs them (used by replay)."""
+        for name in INVARIANTS:
+            getattr(self, name)()
 
     @staticmethod
     def call_target(ip, code):
@@ -378,7 +459,10 @@ class FtraceMachine(RuleBasedStateMachine):
         for user in sorted(OPS_USERS) + ["function"]:
             ops = self.ops_of(user)
             if self.exp.users[user].active and ops.flags & FTRACE_OPS_FL_ALLOC_TRAMP:
-                check_trampoline_bytes(self.k.emu, ops)
+                try:
+                    check_trampoline_bytes(self.k.emu, ops)
+                except AssertionError as e:
+                    self.require(False, str(e))
 
     @invariant()
     def machine_code(self):
@@ -386,7 +470,10 @@ class FtraceMachine(RuleBasedStateMachine):
         live = sorted(self.exp.live, key=str)
         if not live:
             return
-        probes = sorted(self.touched, key=str) + self.rng.sample(live, min(SAMPLE, len(live)))
+        # "Random" from the step itself, not from the steps before it, so that
+        # deleting an earlier step does not move the probes of a later one.
+        rng = random.Random(self.last_step)
+        probes = sorted(self.touched, key=str) + rng.sample(live, min(SAMPLE, len(live)))
         self.touched = set()
         for identity in probes:
             self.check_run(identity)
@@ -400,24 +487,30 @@ class FtraceMachine(RuleBasedStateMachine):
         want = sorted(t for t in tracers if t != "graph")
         by_ptr = {self.ops_of(u).ptr: u for u in self.exp.users if u != "graph"}
         got = sorted(by_ptr.get(inv.op, hex(inv.op)) for inv in calls)
-        assert got == want, f"{name}: callbacks of {got} ran, expected {want}"
+        self.require(got == want, f"{name}: callbacks of {got} ran, expected {want}")
         for inv in calls:
             user = by_ptr[inv.op]
             ops = self.ops_of(user)
             func = ops.func
-            assert inv.func == func, (
-                f"{name}: {user}'s ops was passed to {self.k.emu.symbolize(inv.func)}, "
-                f"not its func {self.k.emu.symbolize(func)}"
+            self.require(
+                inv.func == func,
+                (
+                    f"{name}: {user}'s ops was passed to {self.k.emu.symbolize(inv.func)}, "
+                    f"not its func {self.k.emu.symbolize(func)}"
+                ),
             )
             if self.exp.users[user].save_regs:
-                assert inv.regs, f"{name}: {user} wants regs but got NULL"
+                self.require(inv.regs, f"{name}: {user} wants regs but got NULL")
         graphed = [g for g in result.graph_calls if g.accepted]
-        assert bool(graphed) == ("graph" in tracers), (
-            f"{name}: graph entry {'ran' if graphed else 'did not run'}, graph traces it: "
-            f"{'graph' in tracers}"
+        self.require(
+            bool(graphed) == ("graph" in tracers),
+            (
+                f"{name}: graph entry {'ran' if graphed else 'did not run'}, graph traces it: "
+                f"{'graph' in tracers}"
+            ),
         )
         if len(want) == 1 and self.rec(identity).flags & FTRACE_FL_TRAMP_EN:
-            event("a traced call through a trampoline")
+            self.reached("a traced call through a trampoline")
 
     def teardown(self):
-        event(f"steps reached: {min(self.steps, 30) // 10 * 10}+")
+        self.reached(f"steps reached: {min(self.steps, 30) // 10 * 10}+")

@@ -14,27 +14,32 @@ vmlinux_names = [f"f{i}" for i in range(VMLINUX_FUNCTIONS)]
 # filter patterns besides the names of functions that exist or existed
 GLOBS = ("*_a", "f*", "mod*", "mod1_*")
 
-# the ops whose filters users edit (function and graph share global_ops')
-filtered_ops = st.sampled_from(
-    sorted(["global_ops", "stack_trace", "kprobe", "kprobe_ifs", "perf", "instance"])
+# The ops whose filters users edit; global_ops half the time, since the
+# function and graph tracers share its hashes.
+filtered_ops = st.one_of(
+    st.just("global_ops"),
+    st.sampled_from(
+        sorted(["global_ops", "stack_trace", "kprobe", "kprobe_ifs", "perf", "instance"])
+    ),
 )
 sysctl_values = st.sampled_from([0, 1])
 
 
-def patterns(names):
-    """A filter pattern: one of ``names`` or a glob; module functions drawn half the time.
+def patterns(live, dead):
+    """A filter pattern: a function name (live or of an unloaded module) or a glob.
 
-    Module functions are where modules come and go (stale entries, reused
-    addresses), and they are few among the names: favour them.
+    Half the time a live module function: modules are where functions come
+    and go (stale entries, reused addresses), and they are few among the names.
     """
-    everything = st.sampled_from(sorted(set(names) | set(GLOBS)))
-    modular = sorted(n for n in names if n.startswith("mod"))
+    everything = st.sampled_from(sorted(set(live) | set(dead) | set(GLOBS)))
+    modular = sorted(n for n in live if n.startswith("mod"))
     return st.one_of(st.sampled_from(modular), everything) if modular else everything
 
 
 def one_of_names(names):
     """One of a set of names (users, modules), drawn in a stable order."""
     return st.sampled_from(sorted(names))
+
 
 # A fault injected into the module_alloc() an entry point makes: one time in
 # eight, and False when shrunk.

@@ -1,0 +1,128 @@
+"""Replay a program written in kernel words, and cut it down to the steps that matter.
+
+A program is the list of step lines the state machine prints with a failure
+(``register_ftrace_function(kprobe)``, ``echo 0 > /proc/sys/kernel/ftrace_enabled``,
+...).  Replaying runs each step on a fresh machine and every invariant after
+it, as hypothesis does.
+"""
+
+import re
+
+from properties.machine import FtraceMachine
+
+
+class ReplayError(Exception):
+    """A step that is not in the machine's vocabulary, or that its users cannot take."""
+
+
+FAILS = r"( \(module_alloc fails\))?"
+GRAMMAR = [
+    (rf"register_ftrace_function\((\w+)\){FAILS}", "register"),
+    (r"unregister_ftrace_function\((\w+)\)", "unregister"),
+    (rf"function tracer on \(func_stack_trace=([01])\){FAILS}", "function_on"),
+    (r"function tracer off", "function_off"),
+    (r"register_ftrace_graph\(\) \(function profiler on\)", "graph_on"),
+    (r"unregister_ftrace_graph\(\)", "graph_off"),
+    (r"(ftrace_set_filter|ftrace_set_notrace)\((\w+), (NULL|'[^']*'), reset=([01])\)", "filter"),
+    (r"echo ([01]) > /proc/sys/kernel/ftrace_enabled", "sysctl"),
+    (rf"insmod mod(\d+){FAILS}", "insmod"),
+    (r"rmmod mod(\d+)", "rmmod"),
+]
+
+
+def parse(line):
+    """(action, groups) of one step line; ReplayError if it is not a step."""
+    for pattern, action in GRAMMAR:
+        m = re.fullmatch(pattern, line.strip())
+        if m:
+            return action, m.groups()
+    raise ReplayError(f"not a step of the state machine: {line!r}")
+
+
+def take(m, line):
+    """Run one step on machine ``m``, refusing what its users could not do."""
+    action, g = parse(line)
+    users = m.exp.users
+
+    def need(condition, why):
+        if not condition:
+            raise ReplayError(f"{line!r}: {why}")
+
+    if action in ("register", "unregister"):
+        need(g[0] in m.sys.ops and g[0] in users, f"no ops user {g[0]}")
+        need(users[g[0]].active == (action == "unregister"), "not in that state")
+        if action == "register":
+            m.do_register(g[0], bool(g[1]))
+        else:
+            m.do_unregister(g[0])
+    elif action in ("function_on", "function_off", "graph_on", "graph_off"):
+        user = "function" if action.startswith("function") else "graph"
+        need(users[user].active == action.endswith("off"), "not in that state")
+        {
+            "function_on": lambda: m.do_function_tracer_start(g and g[0] == "1", bool(g and g[1])),
+            "function_off": m.do_function_tracer_stop,
+            "graph_on": m.do_graph_start,
+            "graph_off": m.do_graph_stop,
+        }[action]()
+    elif action == "filter":
+        call, ops, buf, reset = g
+        need(ops in m.exp.hashes, f"no ops {ops}")
+        m.do_set_filter(
+            ops, "" if buf == "NULL" else buf[1:-1], reset == "1", call == "ftrace_set_notrace"
+        )
+    elif action == "sysctl":
+        m.do_sysctl(int(g[0]))
+    elif action == "insmod":
+        serial = int(g[0])
+        need(serial >= m.next_module, "module names are used once")
+        m.do_load_module(serial, bool(g[1]))
+    elif action == "rmmod":
+        need(int(g[0]) in m.loaded, "that module is not loaded")
+        m.do_unload_module(int(g[0]))
+
+
+def replay(kernel, steps, overrides=None):
+    """Run ``steps`` on a fresh machine; (failure message, step number) or None if all held.
+
+    Step 0 is the boot; ReplayError propagates for a program the users
+    could not run.
+    """
+    m = FtraceMachine(kernel=kernel, overrides=overrides)
+    for number, line in enumerate([None, *steps]):
+        try:
+            if line is not None:
+                take(m, line)
+            m.check()
+        except AssertionError as error:
+            return str(error).splitlines()[0], number
+    return None
+
+
+def deletions(n):
+    """Index sets to try deleting from an n-step program: singles, then pairs.
+
+    A pair need not be adjacent: a register and its unregister go together.
+    """
+    yield from ((i,) for i in reversed(range(n)))
+    yield from ((i, j) for i in range(n) for j in range(i + 1, n))
+
+
+def minimize(kernel, steps, overrides=None):
+    """A program no single step or pair of steps can be taken from; (steps, failure)."""
+    found = replay(kernel, steps, overrides)
+    if found is None:
+        raise ReplayError("the program does not fail")
+    steps = list(steps[: found[1]])
+    shrinking = True
+    while shrinking:
+        shrinking = False
+        for cut in deletions(len(steps)):
+            candidate = [s for i, s in enumerate(steps) if i not in cut]
+            try:
+                result = replay(kernel, candidate, overrides)
+            except (ReplayError, KeyError):
+                continue
+            if result is not None:
+                steps, found, shrinking = candidate[: result[1]], result, True
+                break
+    return steps, found[0]
