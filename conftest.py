@@ -68,10 +68,10 @@ def pytest_configure(config):
     from properties import machine
     from properties.variant import VariantError, load_variant
 
-    kernel = config.getoption("kernel")
+    kernel, variant = config.getoption("kernel"), config.getoption("variant")
     try:
         kernel_fixes(kernel)
-        overrides = load_variant(config.getoption("variant")) if config.getoption("variant") else None
+        overrides = load_variant(variant) if variant else None
     except (ValueError, VariantError) as e:
         raise pytest.UsageError(str(e)) from None
     machine.CONFIG.update(kernel=kernel, overrides=overrides)
