@@ -2,9 +2,17 @@
 
 Nothing here reads the model's accounting: the expectation follows the
 users' own requests (who is running, with which filters) and the functions
-that exist.  A function is known by an identity that outlives its module,
-so that a filter naming a function of an unloaded module never matches a
-new function loaded at the same address.
+that exist.  Decisions taken from the C about what "correct" means:
+
+- A function is known by an identity that outlives its module.  When a
+  module goes, the trace arrays' ops (global_ops, instances) forget its
+  functions, as upstream's "Zero out ftrace hashes when a module is
+  removed" does; every other ops keeps its entry by address, as the kernel
+  leaves it then and now (its user owns the filter: kprobes remove theirs),
+  so a function loaded later at that address is traced (or hidden) by it.
+- The function graph tracer filters with global_ops' hashes (graph_ops
+  shares them once fixed); it is a user of its own with no callback.
+- With ftrace_enabled=0 nothing is called, though records keep their counts.
 """
 
 from dataclasses import dataclass, field
