@@ -271,4 +271,11 @@ def bad_input(r):
     dead = sys.new_ops("deleted", FTRACE_OPS_FL_DELETED)
     r.check(k.register_ftrace_function(dead) == -22, "deleted ops: not -EINVAL")
     r.check(k.ftrace_ops_list is k.ftrace_list_end, "deleted ops was listed")
+    # Unregistering what is not registered: -EBUSY, with the kernel's WARN_ON,
+    # which is its way of reporting the caller's bug; nothing else changes.
+    r.check(k.unregister_ftrace_function(st) == -16, "unregister unregistered: not -EBUSY")
+    expected = "WARN_ON: unregister stack_trace: not enabled"
+    if r.check([str(w) for w in k.warnings] == [expected], f"warnings {k.warnings}"):
+        k.warnings.clear()  # the report expected here, not a failure of the scenario
+    r.check(k.ftrace_start_up == 0, "ftrace_start_up changed")
     r.check(all(rec.flags == 0 for rec in k.do_for_each_ftrace_rec()), "records changed")
