@@ -30,16 +30,14 @@ from model.include.linux.ftrace import (
     FTRACE_FL_TRAMP,
     FTRACE_FL_TRAMP_EN,
     FTRACE_OPS_FL_ALLOC_TRAMP,
-    FTRACE_OPS_FL_RECURSION_SAFE,
     FTRACE_OPS_FL_SAVE_REGS,
-    FTRACE_OPS_FL_SAVE_REGS_IF_SUPPORTED,
     REC_FLAG_NAMES,
     flag_names,
     ftrace_rec_count,
 )
 from properties import strategies as S
 from properties.expectation import Expectation, User
-from properties.users import System
+from properties.users import USERS, System
 from properties.x86_checks import check_trampoline_bytes
 
 # Where pytest's --kernel and --variant land (see conftest.py).
@@ -47,14 +45,8 @@ CONFIG = {"kernel": "fixed", "overrides": None}
 
 NOP = bytes.fromhex("0f1f440000")
 
-# name: ops flags, static?, the kernel user it stands for
-OPS_USERS = {
-    "stack_trace": (FTRACE_OPS_FL_RECURSION_SAFE, True),
-    "kprobe": (FTRACE_OPS_FL_SAVE_REGS, True),
-    "kprobe_ifs": (FTRACE_OPS_FL_SAVE_REGS_IF_SUPPORTED | FTRACE_OPS_FL_RECURSION_SAFE, True),
-    "perf": (FTRACE_OPS_FL_RECURSION_SAFE, False),
-    "instance": (FTRACE_OPS_FL_RECURSION_SAFE, False),
-}
+# the users that register an ops of their own (properties/users.py)
+OPS_USERS = sorted(USERS)
 SAMPLE = 2  # functions checked in the emulator besides those a step touched
 INVARIANTS = (
     "accounting",
@@ -83,8 +75,10 @@ class FtraceMachine(RuleBasedStateMachine):
             self.exp.add_function(("vmlinux", name), name, self.sys.ip(name))
         self.exp.add_user(User("function", "global_ops"))
         self.exp.add_user(User("graph", "global_ops"))
-        for name, (flags, static) in OPS_USERS.items():
-            ops = self.sys.new_ops(name, flags, dynamic=not static)
+        for name in OPS_USERS:
+            flags, dynamic, _ = USERS[name]
+            static = not dynamic
+            ops = self.sys.user(name)
             if name == "instance":  # a trace instance: its ops is a trace array's
                 self.k.ftrace_trace_arrays.append(ops)
             self.exp.add_user(
@@ -94,6 +88,7 @@ class FtraceMachine(RuleBasedStateMachine):
         self.next_module = 0
         self.loaded = {}  # module serial -> struct module
         self.dead_names = set()  # functions of unloaded modules
+        self.freed_ips = set()  # call sites of unloaded modules
         self.touched = set()
         self.steps = 0
         self.has_tramp = set()  # static users whose trampoline was allocated
@@ -312,7 +307,7 @@ class FtraceMachine(RuleBasedStateMachine):
             return None
         self.require(mod != -12, "load_module: module_alloc failed")
         self.loaded[serial] = mod
-        reused = any(r.ip in self.reused_ips for r in self.k.recs_by_name[functions[0]])
+        reused = any(r.ip in self.freed_ips for r in self.k.recs_by_name[functions[0]])
         if reused:
             self.reached("module loaded over an unloaded module's text")
         for f in functions:
@@ -321,10 +316,6 @@ class FtraceMachine(RuleBasedStateMachine):
         if any(u.active for u in self.exp.users.values()):
             self.reached("module loaded while tracing")
         return serial
-
-    @property
-    def reused_ips(self):
-        return getattr(self, "_freed_ips", set())
 
     @rule(serial=consumes(modules))
     def unload_module(self, serial):
@@ -335,7 +326,7 @@ class FtraceMachine(RuleBasedStateMachine):
         mod = self.loaded.pop(serial)
         self.step(f"rmmod mod{serial}")
         ips = {ip for ip in mod.ftrace_callsites}
-        self._freed_ips = self.reused_ips | ips
+        self.freed_ips |= ips
         for f in S.MODULE_FUNCTIONS:
             self.dead_names.add(f"mod{serial}_{f}")
             self.exp.remove_function((serial, f"mod{serial}_{f}"))

@@ -10,6 +10,7 @@ from model import fixes
 from model.include.linux.ftrace import (
     FTRACE_OPS_FL_RECURSION_SAFE,
     FTRACE_OPS_FL_SAVE_REGS,
+    FTRACE_OPS_FL_SAVE_REGS_IF_SUPPORTED,
     ftrace_ops,
 )
 from model.vmlinux import Kernel
@@ -18,6 +19,11 @@ from model.vmlinux import Kernel
 USERS = {
     "stack_trace": (FTRACE_OPS_FL_RECURSION_SAFE, False, "trace_stack.c trace_ops"),
     "kprobe": (FTRACE_OPS_FL_SAVE_REGS, False, "kprobes.c kprobe_ftrace_ops"),
+    "kprobe_ifs": (
+        FTRACE_OPS_FL_SAVE_REGS_IF_SUPPORTED | FTRACE_OPS_FL_RECURSION_SAFE,
+        False,
+        "a static ops asking for regs only if supported",
+    ),
     "perf": (FTRACE_OPS_FL_RECURSION_SAFE, True, "a perf event's kzalloc'd ops"),
     "instance": (FTRACE_OPS_FL_RECURSION_SAFE, True, "a trace instance's kzalloc'd ops"),
 }
