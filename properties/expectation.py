@@ -46,6 +46,8 @@ class Expectation:
         self.live = {}  # identity -> function name
         self.names = {}  # function name -> identity of the live function
         self.ips = {}  # identity -> address of its call site
+        self.order = []  # live identities, in the order they came
+        self.at = {}  # call site -> identity of the live function there
         self.ftrace_enabled = True
         # ops whose hashes ftrace itself cleans when a module goes (the trace
         # arrays'); the others keep an entry by address, as their users left it
@@ -59,11 +61,15 @@ class Expectation:
         self.live[identity] = name
         self.names[name] = identity
         self.ips[identity] = ip
+        self.order.append(identity)
+        self.at[ip] = identity
 
     def remove_function(self, identity):
         """A module's function goes; users' entries for it stay, by address, unless cleaned."""
         del self.names[self.live.pop(identity)]
+        self.order.remove(identity)
         ip = self.ips.pop(identity)
+        del self.at[ip]
         for ops_name, h in self.hashes.items():
             for entries in (h.filter, h.notrace):
                 if identity in entries:
@@ -104,6 +110,17 @@ class Expectation:
         in_filter = any(key in h.filter for key in keys)
         in_notrace = any(key in h.notrace for key in keys)
         return (not h.filter or in_filter) and not in_notrace
+
+    def admitted(self, ops_name):
+        """The live functions an ops' hashes admit: its filter's, or all of them."""
+        h = self.hashes[ops_name]
+        if not h.filter:
+            candidates = self.live
+        else:
+            candidates = {
+                self.at.get(entry[1]) if entry[0] == "addr" else entry for entry in h.filter
+            }
+        return {i for i in candidates if i in self.live and self.admits(ops_name, i)}
 
     def tracers(self, identity):
         """The active users that trace a live function, by name, sorted."""

@@ -10,7 +10,6 @@ VMLINUX_FUNCTIONS = 4
 MODULE_FUNCTIONS = ("a", "b")
 MAX_MODULES = 6
 
-vmlinux_names = [f"f{i}" for i in range(VMLINUX_FUNCTIONS)]
 # filter patterns besides the names of functions that exist or existed
 GLOBS = ("*_a", "f*", "mod*", "mod1_*")
 

@@ -154,13 +154,58 @@ class ftrace_ops:
         return self.name
 
 
-@dataclass(eq=False)
+class RecordWatch:
+    """Which records' flags changed, kept for one kernel.  Not in the C.
+
+    The C walks every record on every code update; the model walks the
+    records whose flags changed since the last walk (``pending``), plus every
+    live one when the walk's direction (enable or disable) changes, which
+    visits every record that can need an update (DEVIATIONS.md).  ``changed``
+    is the same since its last reader cleared it (the state machine), and
+    ``tramp_en`` / ``live`` are the records with TRAMP_EN / with a count or
+    ENABLED.
+    """
+
+    __slots__ = ("pending", "changed", "tramp_en", "live")
+
+    def __init__(self):
+        self.pending = set()
+        self.changed = set()
+        self.tramp_en = set()
+        self.live = set()
+
+
 class dyn_ftrace:
     """struct dyn_ftrace: one traceable call site."""
 
-    ip: int
-    flags: int = 0
-    name: str = ""  # kallsyms name of the function, for reports
+    __slots__ = ("ip", "_flags", "name", "watch")
+
+    def __init__(self, ip, flags=0, name="", watch=None):
+        self.ip = ip
+        self.name = name  # kallsyms name of the function, for reports
+        self.watch = watch
+        self._flags = 0
+        self.flags = flags
+
+    @property
+    def flags(self):
+        return self._flags
+
+    @flags.setter
+    def flags(self, value):
+        w = self.watch
+        if w is not None and value != self._flags:
+            w.pending.add(self)
+            w.changed.add(self)
+            if value & FTRACE_FL_TRAMP_EN:
+                w.tramp_en.add(self)
+            else:
+                w.tramp_en.discard(self)
+            if value & (FTRACE_FL_ENABLED | ~FTRACE_FL_MASK):
+                w.live.add(self)
+            else:
+                w.live.discard(self)
+        self._flags = value
 
     def __repr__(self):
         return f"dyn_ftrace({self.name or hex(self.ip)})"

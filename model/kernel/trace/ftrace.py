@@ -41,6 +41,7 @@ from model.include.linux.ftrace import (
     FTRACE_UPDATE_MAKE_NOP,
     FTRACE_UPDATE_MODIFY_CALL,
     FTRACE_UPDATE_TRACE_FUNC,
+    RecordWatch,
     dyn_ftrace,
     ftrace_hash,
     ftrace_hash_empty,
@@ -169,6 +170,9 @@ def ftrace_boot(k, functions):
     k.rec_by_ip = {}
     k.rec_page = {}
     k.recs_by_name = {}
+    k.rec_watch = RecordWatch()
+    k.rec_walk = None  # the records the current code update walks
+    k.last_walk_enable = 1  # boot leaves every record a settled nop
     k.ftrace_init(functions)
 
 
@@ -204,8 +208,28 @@ def do_for_each_ftrace_op(k):
 
 
 def ftrace_rec_iter_start(k):
-    """ftrace_rec_iter_start() .. _next() .. _record(): the arch's record walk."""
+    """ftrace_rec_iter_start() .. _next() .. _record(): the arch's record walk.
+
+    Walks the records chosen for this update by records_to_update(); outside
+    an update, every record.
+    """
+    if k.rec_walk is not None:
+        return iter(k.rec_walk)
     return do_for_each_ftrace_rec(k)
+
+
+def records_to_update(k, enable):
+    """The records an update with ``enable`` can find work on, in ftrace_pages order.
+
+    A record whose flags did not change since the last walk, walked in the
+    same direction, was left settled by ftrace_check_record() and would be
+    IGNOREd: only the others are walked.  Not a C function (DEVIATIONS.md).
+    """
+    w = k.rec_watch
+    recs = set(w.pending)
+    if enable != k.last_walk_enable:
+        recs |= w.live
+    return sorted(recs, key=lambda rec: (k.rec_page[rec.ip].seq, rec.ip))
 
 
 def ftrace_location(k, ip):
@@ -219,7 +243,7 @@ def ftrace_process_locs(k, mod, locs):
         return 0
     recs = []
     for ip in sorted(locs):
-        rec = dyn_ftrace(ip=ip, name=k.emu.function_name(ip))
+        rec = dyn_ftrace(ip=ip, name=k.emu.function_name(ip), watch=k.rec_watch)
         recs.append(rec)
     pg = ftrace_page(records=recs, mod=mod, seq=k.nr_pages)
     k.nr_pages += 1
@@ -234,6 +258,13 @@ def ftrace_process_locs(k, mod, locs):
     k.ftrace_pages = pg
     k.ftrace_update_code(mod, pg)
     return 0
+
+
+def rec_watch_forget(k, rec):
+    """A freed record leaves the watched sets.  Not a C function."""
+    w = k.rec_watch
+    for recs in (w.pending, w.changed, w.tramp_en, w.live):
+        recs.discard(rec)
 
 
 def ftrace_code_disable(k, mod, rec):
@@ -396,6 +427,7 @@ def ftrace_release_mod(k, mod):
                 del k.rec_by_ip[rec.ip]
                 del k.rec_page[rec.ip]
                 k.recs_by_name[rec.name].remove(rec)
+                k.rec_watch_forget(rec)
             if k.fixed(fixes.MOD_HASH_ZERO):
                 # after the page is unlinked (and the seed has counted it)
                 k.clear_mod_from_hashes(pg)
@@ -737,10 +769,14 @@ def ftrace_modify_all_code(k, command):
         err = k.ftrace_update_ftrace_func(list_func)
         if k.FTRACE_WARN_ON(err, "ftrace_update_ftrace_func(list) failed"):
             return
-    if command & FTRACE_UPDATE_CALLS:
-        k.ftrace_replace_code(1)
-    elif command & FTRACE_DISABLE_CALLS:
-        k.ftrace_replace_code(0)
+    for flag, enable in ((FTRACE_UPDATE_CALLS, 1), (FTRACE_DISABLE_CALLS, 0)):
+        if command & flag:
+            k.rec_walk = k.records_to_update(enable)
+            k.ftrace_replace_code(enable)
+            k.rec_walk = None
+            k.rec_watch.pending.clear()
+            k.last_walk_enable = enable
+            break
     if update and k.ftrace_trace_function != list_func:
         k.function_trace_op = k.set_function_trace_op
         k.emu.function_trace_op = k.function_trace_op.ptr
@@ -773,7 +809,7 @@ def ftrace_save_ops_tramp_hash(k, ops):
     cnt = 0
     for rec in k.tramp_en_records():
         # A record back down to one ops after being shared is not on the
-        # trampoline (no TRAMP_EN): tramp_en_records() skips it.
+        # trampoline (no TRAMP_EN): only TRAMP_EN records are visited.
         if k.ftrace_ops_test(ops, rec.ip, rec):
             # It better only have a single ops attached
             if k.FTRACE_WARN_ON(
@@ -798,9 +834,9 @@ def tramp_en_records(k):
     """The records with TRAMP_EN, in ftrace_pages order.
 
     The C walks every record and skips those without TRAMP_EN; the model
-    keeps that set up to date where TRAMP_EN changes.  Not a C function.
+    keeps that set as flags change.  Not a C function.
     """
-    return [rec for rec in do_for_each_ftrace_rec(k) if rec.flags & FTRACE_FL_TRAMP_EN]
+    return sorted(k.rec_watch.tramp_en, key=lambda rec: (k.rec_page[rec.ip].seq, rec.ip))
 
 
 def ftrace_save_tramp_hashes(k):
