@@ -28,7 +28,7 @@ TRACES_MOD_NOTRACE = "traces-mod-notrace"
 class Fix:
     id: str
     title: str
-    commit: str  # upstream commit id; "" for a fix of tramproof's own
+    commit: str  # upstream commit id ("by vX.Y" when not identified); "" for tramproof's own
     changes: str
     # None when x86-64 can reach the bug; otherwise the code path that makes
     # it unreachable.
@@ -186,7 +186,7 @@ CATALOGUE = (
         TRACES_MOD_NOTRACE,
         "ftrace: ops_traces_mod() also requires an empty notrace hash "
         "(upstream by v4.0; commit not identified)",
-        "",
+        "by v4.0",
         "ops_traces_mod() counts an ops with an empty filter into every new "
         "module record, even when its notrace hash names that record (an "
         "entry left by an earlier module at the same address): the record is "

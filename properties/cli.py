@@ -1,6 +1,7 @@
 """The `tramproof` command.
 
     tramproof scenarios [--kernel K ...]   run the hand-written scenarios
+    tramproof bugs                         list the catalogue of known bugs
 
 Exit codes: 0 the `fixed` kernel (or every kernel asked for, when `fixed`
 is not among them) passed every scenario, 1 a failure, 2 bad usage.
@@ -8,9 +9,12 @@ is not among them) passed every scenario, 1 a failure, 2 bad usage.
 
 import argparse
 import sys
+from pathlib import Path
 
 from model import fixes
 from properties.scenarios import SCENARIOS, run
+
+GOLDEN = Path(__file__).parent / "golden"
 
 SEED = "c7e999f1d2a78dba"
 
@@ -44,6 +48,27 @@ def scenarios(args, out):
     return 1 if bad else 0
 
 
+def shrunk_length(fix):
+    """Steps of the fix's golden program, or what stands in for it."""
+    if fix.unreachable_because:
+        return "unreachable on x86-64"
+    golden = GOLDEN / f"{fix.id}.txt"
+    if not golden.exists():
+        return "no golden program"
+    steps = [line for line in golden.read_text().splitlines() if line.startswith("  ")]
+    return f"{len(steps)} steps"
+
+
+def bugs(args, out):
+    """The catalogue: id, upstream commit (or ours), who found it, shrunk length, title."""
+    for fix in fixes.CATALOGUE:
+        out.write(
+            f"{fix.id:<20} {fix.commit or 'own':<13} {fix.found_by:<13} "
+            f"{shrunk_length(fix):<22} {fix.title}\n"
+        )
+    return 0
+
+
 def main(argv=None, out=sys.stdout):
     parser = argparse.ArgumentParser(prog="tramproof", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -53,9 +78,11 @@ def main(argv=None, out=sys.stdout):
         action="append",
         help="as-posted, fixed or fixed-<fix id> (repeatable; default: as-posted and fixed)",
     )
+    p.set_defaults(run=scenarios)
+    sub.add_parser("bugs", help="list the catalogue of known bugs").set_defaults(run=bugs)
     args = parser.parse_args(argv)
     try:
-        return scenarios(args, out)
+        return args.run(args, out)
     except ValueError as e:
         print(f"tramproof: {e}", file=sys.stderr)
         return 2
