@@ -2,9 +2,11 @@
 
     tramproof scenarios [--kernel K ...]   run the hand-written scenarios
     tramproof bugs                         list the catalogue of known bugs
+    tramproof replay PROGRAM [--kernel K]  replay a printed program (a golden file)
 
 Exit codes: 0 the `fixed` kernel (or every kernel asked for, when `fixed`
-is not among them) passed every scenario, 1 a failure, 2 bad usage.
+is not among them) passed every scenario, or the replayed program held;
+1 a failure; 2 bad usage or bad input.
 """
 
 import argparse
@@ -12,6 +14,7 @@ import sys
 from pathlib import Path
 
 from model import fixes
+from properties.replay import ReplayError, read_program, replay
 from properties.scenarios import SCENARIOS, run
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -69,6 +72,24 @@ def bugs(args, out):
     return 0
 
 
+def replay_program(args, out):
+    """Replay a program on a kernel: 1 if it still fails, 0 if it holds."""
+    kernel = args.kernel
+    fixes.kernel_fixes(kernel)
+    try:
+        text = Path(args.program).read_text()
+    except OSError as e:
+        raise ReplayError(f"cannot read {args.program}: {e.strerror}") from None
+    steps = read_program(text)
+    found = replay(kernel, steps)
+    if found is None:
+        out.write(f"{kernel}: the {len(steps)} steps hold\n")
+        return 0
+    failure, at = found
+    out.write(f"{kernel}: fails at step {at} of {len(steps)}: {failure}\n")
+    return 1
+
+
 def main(argv=None, out=sys.stdout):
     parser = argparse.ArgumentParser(prog="tramproof", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -80,10 +101,14 @@ def main(argv=None, out=sys.stdout):
     )
     p.set_defaults(run=scenarios)
     sub.add_parser("bugs", help="list the catalogue of known bugs").set_defaults(run=bugs)
+    p = sub.add_parser("replay", help="replay a printed program; exit 1 if it still fails")
+    p.add_argument("program", help="a file holding the program, e.g. properties/golden/<id>.txt")
+    p.add_argument("--kernel", default="fixed", help="as-posted, fixed (default) or fixed-<id>")
+    p.set_defaults(run=replay_program)
     args = parser.parse_args(argv)
     try:
         return args.run(args, out)
-    except ValueError as e:
+    except (ValueError, ReplayError) as e:
         print(f"tramproof: {e}", file=sys.stderr)
         return 2
 

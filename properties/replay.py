@@ -81,6 +81,16 @@ def take(m, line):
         m.do_unload_module(int(g[0]))
 
 
+def read_program(text):
+    """The steps of a program as `Finding.render()` writes it ("  1. step" lines)."""
+    steps = [m.group(1) for m in re.finditer(r"(?m)^\s+\d+\. (.+)$", text)]
+    if not steps:
+        raise ReplayError("no numbered steps in the program")
+    for line in steps:
+        parse(line)
+    return steps
+
+
 def replay(kernel, steps, overrides=None):
     """Run ``steps`` on a fresh machine; (failure message, step number) or None if all held.
 

@@ -2,6 +2,8 @@
 
 import io
 
+import pytest
+
 from model import fixes
 from properties.cli import GOLDEN, main
 
@@ -35,3 +37,30 @@ def test_bugs_lists_the_catalogue_with_shrunk_lengths():
     steps = sum(line.startswith("  ") for line in golden.splitlines())
     assert f" {steps} steps " in rows[fixes.TRAMP_LOOP]
     assert rows[fixes.MODULE_REGS].split()[1] == "own"
+
+
+@pytest.mark.parametrize("kernel, code", [(f"fixed-{fixes.SYSCTL_ORDER}", 1), ("fixed", 0)])
+def test_replay_a_golden_program(kernel, code):
+    out = io.StringIO()
+    program = str(GOLDEN / f"{fixes.SYSCTL_ORDER}.txt")
+    assert main(["replay", program, "--kernel", kernel], out) == code
+    assert out.getvalue().startswith(f"{kernel}: ")
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("kernel: fixed\n", "no numbered steps"),
+        ("  1. echo 2 > /proc/sys/kernel/ftrace_enabled\n", "not a step of the state machine"),
+    ],
+)
+def test_replay_refuses_a_malformed_program(tmp_path, capsys, text, message):
+    program = tmp_path / "program.txt"
+    program.write_text(text)
+    assert main(["replay", str(program)], io.StringIO()) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_replay_of_a_missing_file(tmp_path, capsys):
+    assert main(["replay", str(tmp_path / "absent.txt")], io.StringIO()) == 2
+    assert "cannot read" in capsys.readouterr().err
