@@ -16,6 +16,7 @@ that exist.  Decisions taken from the C about what "correct" means:
 """
 
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 
 
 @dataclass
@@ -80,8 +81,6 @@ class Expectation:
 
     def matches(self, pattern):
         """Identities of the live functions a filter pattern (no '!') names."""
-        from fnmatch import fnmatchcase
-
         if "*" in pattern:
             return {i for i, n in self.live.items() if fnmatchcase(n, pattern)}
         return {self.names[pattern]} if pattern in self.names else set()

@@ -38,7 +38,7 @@ from model.include.linux.ftrace import (
 from properties import strategies as S
 from properties.expectation import Expectation, User
 from properties.users import USERS, System
-from properties.x86_checks import check_trampoline_bytes
+from properties.x86_checks import call_target, check_trampoline_bytes
 
 # Where pytest's --kernel and --variant land (see conftest.py).
 CONFIG = {"kernel": "fixed", "overrides": None}
@@ -469,7 +469,7 @@ class FtraceMachine(RuleBasedStateMachine):
                 want = sym["ftrace_regs_caller"]
             else:
                 want = sym["ftrace_caller"]
-            got = self.call_target(rec.ip, code)
+            got = call_target(rec.ip, code)
             self.require(
                 got == want,
                 (
@@ -483,12 +483,6 @@ class FtraceMachine(RuleBasedStateMachine):
         """Every invariant, in the order hypothesis runs them (used by replay)."""
         for name in INVARIANTS:
             getattr(self, name)()
-
-    @staticmethod
-    def call_target(ip, code):
-        if code[0] != 0xE8:
-            return None
-        return (ip + 5 + int.from_bytes(code[1:], "little", signed=True)) % 2**64
 
     @invariant()
     def trampolines_load_their_own_ops(self):

@@ -19,6 +19,7 @@ from model.include.linux.ftrace import (
     ftrace_rec_count,
 )
 from properties.users import System
+from properties.x86_checks import call_target
 
 SCENARIOS = {}
 
@@ -66,10 +67,7 @@ class Run:
     def site_target(self, fname):
         """Where fname's call site calls now (None for the nop)."""
         ip = self.sys.ip(fname)
-        code = self.k.emu.read(ip, 5)
-        if code[0] != 0xE8:
-            return None
-        return (ip + 5 + int.from_bytes(code[1:], "little", signed=True)) & (2**64 - 1)
+        return call_target(ip, self.k.emu.read(ip, 5))
 
     def expect_calls(self, fname, expected):
         got = sorted(self.sys.called(fname))

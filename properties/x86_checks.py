@@ -12,6 +12,13 @@ from model.include.linux.ftrace import FTRACE_OPS_FL_SAVE_REGS, MCOUNT_INSN_SIZE
 KERNEL_CS, KERNEL_DS = 0x10, 0x18
 
 
+def call_target(ip, code):
+    """Where the 5-byte ``code`` at ip calls, or None when it is no call."""
+    if code[0] != 0xE8:
+        return None
+    return (ip + 5 + int.from_bytes(code[1:], "little", signed=True)) % 2**64
+
+
 def caller_labels(save_regs):
     """(start, end, op load, call) labels of the caller a trampoline copies."""
     if save_regs:

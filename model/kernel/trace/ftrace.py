@@ -229,7 +229,7 @@ def records_to_update(k, enable):
     recs = set(w.pending)
     if enable != k.last_walk_enable:
         recs |= w.live
-    return sorted(recs, key=lambda rec: (k.rec_page[rec.ip].seq, rec.ip))
+    return k.in_page_order(recs)
 
 
 def ftrace_location(k, ip):
@@ -258,6 +258,14 @@ def ftrace_process_locs(k, mod, locs):
     k.ftrace_pages = pg
     k.ftrace_update_code(mod, pg)
     return 0
+
+
+def in_page_order(k, recs):
+    """Records in the order do_for_each_ftrace_rec() meets them.  Not a C function.
+
+    Pages are only ever appended and a page's records are sorted by ip.
+    """
+    return sorted(recs, key=lambda rec: (k.rec_page[rec.ip].seq, rec.ip))
 
 
 def rec_watch_forget(k, rec):
@@ -605,9 +613,7 @@ def hash_rec_candidates(k, hash, all_):
     """
     if all_:
         return do_for_each_ftrace_rec(k)
-    recs = [k.rec_by_ip[ip] for ip in hash.ips if ip in k.rec_by_ip]
-    recs.sort(key=lambda rec: (k.rec_page[rec.ip].seq, rec.ip))
-    return recs
+    return k.in_page_order(k.rec_by_ip[ip] for ip in hash.ips if ip in k.rec_by_ip)
 
 
 def ftrace_hash_rec_disable(k, ops, filter_hash):
@@ -836,7 +842,7 @@ def tramp_en_records(k):
     The C walks every record and skips those without TRAMP_EN; the model
     keeps that set as flags change.  Not a C function.
     """
-    return sorted(k.rec_watch.tramp_en, key=lambda rec: (k.rec_page[rec.ip].seq, rec.ip))
+    return k.in_page_order(k.rec_watch.tramp_en)
 
 
 def ftrace_save_tramp_hashes(k):
