@@ -509,9 +509,7 @@ class FtraceMachine(RuleBasedStateMachine):
     def check_run(self, identity):
         name = self.exp.live[identity]
         tracers = self.exp.tracers(identity) if self.exp.ftrace_enabled else []
-        result = self.sys.run(name)
-        stub = self.k.emu.sym["ftrace_stub"]
-        calls = [inv for inv in result.calls if inv.func != stub]
+        result, calls = self.sys.run_callbacks(name)
         want = sorted(t for t in tracers if t != "graph")
         by_ptr = {self.ops_of(u).ptr: u for u in self.exp.users if u != "graph"}
         got = sorted(by_ptr.get(inv.op, hex(inv.op)) for inv in calls)

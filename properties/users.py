@@ -82,19 +82,21 @@ class System:
         """Call the traced function in the emulator; the CallResult."""
         return self.k.emu.call(self.ip(fname))
 
-    def called(self, fname):
-        """Names of the ops whose callbacks one call of fname invoked, in order.
+    def run_callbacks(self, fname):
+        """Call fname once: its CallResult and the callback invocations in it.
 
         A STUB ops (the graph tracer's) has ftrace_stub for func: the list
         function calls it, but it is no callback of anyone's.
         """
-        by_ptr = {op.ptr: name for name, op in self.ops.items()}
+        result = self.run(fname)
         stub = self.k.emu.sym["ftrace_stub"]
-        return [
-            by_ptr.get(inv.op, self.callbacks.get(inv.func, hex(inv.func)))
-            for inv in self.run(fname).calls
-            if inv.func != stub
-        ]
+        return result, [inv for inv in result.calls if inv.func != stub]
+
+    def called(self, fname):
+        """Names of the ops whose callbacks one call of fname invoked, in order."""
+        by_ptr = {op.ptr: name for name, op in self.ops.items()}
+        _, calls = self.run_callbacks(fname)
+        return [by_ptr.get(inv.op, self.callbacks.get(inv.func, hex(inv.func))) for inv in calls]
 
     def warnings(self):
         return [str(w) for w in self.k.warnings]
