@@ -6,6 +6,7 @@ a fix changes a function.  Adding a fix: a constant, a Fix entry, and the
 ``k.fixed()`` branches in the functions it changes.
 """
 
+import re
 from dataclasses import dataclass
 
 TRAMP_LOOP = "tramp-loop"
@@ -205,12 +206,27 @@ KERNELS = {
 
 
 def kernel_fixes(kernel):
-    """The fix set of a kernel name ('as-posted', 'fixed', or 'fixed-<id>')."""
-    if kernel in KERNELS:
-        return KERNELS[kernel]
-    if kernel.startswith("fixed-") and kernel[len("fixed-"):] in BY_ID:
-        return KERNELS["fixed"] - {kernel[len("fixed-"):]}
-    raise ValueError(
-        f"unknown kernel {kernel!r}: choose as-posted, fixed, or fixed-<id> with id in "
-        + ", ".join(sorted(BY_ID))
-    )
+    """The fix set of a kernel name.
+
+    A name is ``as-posted`` or ``fixed``, then any number of ``+<id>`` (add
+    that fix) or ``-<id>`` (leave it out): ``fixed-tramp-loop`` is `fixed`
+    without tramp-loop, ``as-posted+tramp-loop`` the seed with that fix only.
+    """
+    ids = "|".join(sorted(map(re.escape, BY_ID), key=len, reverse=True))
+    m = re.fullmatch(rf"(as-posted|fixed)((?:[+-](?:{ids}))*)", kernel)
+    if not m:
+        raise ValueError(
+            f"unknown kernel {kernel!r}: choose as-posted or fixed, then +<id> or -<id> "
+            "for any fix id in " + ", ".join(sorted(BY_ID))
+        )
+    chosen = set(KERNELS[m.group(1)])
+    for sign, fix in re.findall(rf"([+-])({ids})", m.group(2)):
+        (chosen.add if sign == "+" else chosen.discard)(fix)
+    return frozenset(chosen)
+
+
+def kernel_name(fix_ids):
+    """The shorter name of a fix set, as kernel_fixes() reads it, in catalogue order."""
+    added = "".join(f"+{f.id}" for f in CATALOGUE if f.id in fix_ids)
+    dropped = "".join(f"-{f.id}" for f in CATALOGUE if f.id not in fix_ids)
+    return min(f"as-posted{added}", f"fixed{dropped}", key=len)

@@ -8,7 +8,8 @@ it, as hypothesis does.
 
 import re
 
-from properties.machine import FtraceMachine
+from model.arch.x86.emu import EmulationFault
+from properties.machine import INVARIANTS, FtraceMachine
 
 
 class ReplayError(Exception):
@@ -91,6 +92,35 @@ def read_program(text):
     return steps
 
 
+def first_failure(m):
+    """Run every invariant, in hypothesis's order: (invariant, message) of the first
+    that fails, else None.  An emulation fault is a failure of the invariant
+    whose emulated call faulted, with its own words."""
+    for name in INVARIANTS:
+        try:
+            getattr(m, name)()
+        except AssertionError as error:
+            return name, str(error)
+        except EmulationFault as fault:
+            return name, f"emulation fault: {fault}"
+    return None
+
+
+def take_and_check(m, line):
+    """One step and the invariants after it; (invariant, message) or None.
+
+    A step whose own emulation faults fails as invariant "step".
+    """
+    if line is not None:
+        try:
+            take(m, line)
+        except AssertionError as error:
+            return "step", str(error)
+        except EmulationFault as fault:
+            return "step", f"emulation fault: {fault}"
+    return first_failure(m)
+
+
 def replay(kernel, steps, overrides=None):
     """Run ``steps`` on a fresh machine; (failure message, step number) or None if all held.
 
@@ -99,12 +129,9 @@ def replay(kernel, steps, overrides=None):
     """
     m = FtraceMachine(kernel=kernel, overrides=overrides)
     for number, line in enumerate([None, *steps]):
-        try:
-            if line is not None:
-                take(m, line)
-            m.check()
-        except AssertionError as error:
-            return str(error).splitlines()[0], number
+        failed = take_and_check(m, line)
+        if failed:
+            return failed[1].splitlines()[0], number
     return None
 
 
@@ -117,8 +144,12 @@ def deletions(n):
     yield from ((i, j) for i in range(n) for j in range(i + 1, n))
 
 
-def minimize(kernel, steps, overrides=None):
-    """A program no single step or pair of steps can be taken from; (steps, failure)."""
+def minimize(kernel, steps, overrides=None, stop=lambda: False):
+    """A program no single step or pair of steps can be taken from; (steps, failure).
+
+    When ``stop()`` turns true (a signal), the shortest failing program so
+    far is returned at once.
+    """
     found = replay(kernel, steps, overrides)
     if found is None:
         raise ReplayError("the program does not fail")
@@ -127,6 +158,8 @@ def minimize(kernel, steps, overrides=None):
     while shrinking:
         shrinking = False
         for cut in deletions(len(steps)):
+            if stop():
+                return steps, found[0]
             candidate = [s for i, s in enumerate(steps) if i not in cut]
             try:
                 result = replay(kernel, candidate, overrides)
