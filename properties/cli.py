@@ -2,24 +2,32 @@
 
     tramproof scenarios [--kernel K ...]   run the hand-written scenarios
     tramproof bugs                         list the catalogue of known bugs
-    tramproof replay PROGRAM [--kernel K]  replay a printed program (a golden file)
+    tramproof fuzz [--minutes M] ...       run the state machine for a budget, report failures
+    tramproof replay REPORT [--kernel K]   replay a report (or a golden program)
 
 Exit codes: 0 the `fixed` kernel (or every kernel asked for, when `fixed`
-is not among them) passed every scenario, or the replayed program held;
-1 a failure; 2 bad usage or bad input.
+is not among them) passed every scenario, the fuzz found nothing, or the
+replayed program held; 1 a failure; 2 bad usage or bad input; 3 a fuzz
+stopped by SIGINT or SIGTERM (reports of what it found are written).
 """
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 from model import fixes
-from properties.replay import ReplayError, read_program, replay
+from properties import fuzz as fuzzing
+from properties import profiles, report
+from properties.database import DatabaseError, open_database
+from properties.replay import ReplayError, replay
 from properties.scenarios import SCENARIOS, run
+from properties.variant import VariantError, load_variant
 
 GOLDEN = Path(__file__).parent / "golden"
 
 SEED = "c7e999f1d2a78dba"
+KERNEL_HELP = "as-posted or fixed, then +<fix id> or -<fix id> any number of times"
 
 
 def scenarios(args, out):
@@ -73,21 +81,52 @@ def bugs(args, out):
 
 
 def replay_program(args, out):
-    """Replay a program on a kernel: 1 if it still fails, 0 if it holds."""
-    kernel = args.kernel
-    fixes.kernel_fixes(kernel)
+    """Replay a report or program: 1 if it still fails, 0 if it holds."""
     try:
         text = Path(args.program).read_text()
-    except OSError as e:
-        raise ReplayError(f"cannot read {args.program}: {e.strerror}") from None
-    steps = read_program(text)
-    found = replay(kernel, steps)
+    except (OSError, UnicodeDecodeError) as e:
+        raise ReplayError(f"cannot read {args.program}: {getattr(e, 'strerror', e)}") from None
+    written_on, steps, invariant = report.read(text)
+    kernel = args.kernel or written_on or "fixed"
+    fixes.kernel_fixes(kernel)
+    overrides = load_variant(args.variant) if args.variant else None
+    found = replay(kernel, steps, overrides)
+    on = kernel + (f" with {args.variant}" if args.variant else "")
     if found is None:
-        out.write(f"{kernel}: the {len(steps)} steps hold\n")
+        out.write(f"{on}: the {len(steps)} steps hold\n")
         return 0
     failure, at = found
-    out.write(f"{kernel}: fails at step {at} of {len(steps)}: {failure}\n")
+    out.write(f"{on}: fails at step {at} of {len(steps)}: {failure}\n")
     return 1
+
+
+def fuzz(args, out):
+    """Run the state machine for the budget and report what fails."""
+    fixes.kernel_fixes(args.kernel)
+    if args.variant:
+        load_variant(args.variant)
+    if args.workers < 1:
+        raise ValueError("--workers must be at least 1")
+    for name, value in (("--minutes", args.minutes), ("--examples", args.examples)):
+        if value is not None and value <= 0:
+            raise ValueError(f"{name} must be positive")
+    profile = profiles.load(os.environ.get("HYPOTHESIS_PROFILE") or "ci")
+    db = None if args.db == "none" else args.db
+    open_database(db, warn=lambda w: None)  # refuse a database that cannot be used, now
+    config = fuzzing.Config(
+        kernel=args.kernel,
+        variant=args.variant,
+        variant_digest=fuzzing.variant_digest(args.variant),
+        seed=fuzzing.new_seed() if args.seed is None else args.seed,
+        examples=args.examples,
+        minutes=args.minutes if args.minutes or args.examples else 5,
+        workers=args.workers,
+        db=db,
+        report_dir=args.report_dir,
+        step_count=profiles.settings.default.stateful_step_count,
+        profile=profile,
+    )
+    return fuzzing.fuzz(config, out)
 
 
 def main(argv=None, out=sys.stdout):
@@ -101,14 +140,30 @@ def main(argv=None, out=sys.stdout):
     )
     p.set_defaults(run=scenarios)
     sub.add_parser("bugs", help="list the catalogue of known bugs").set_defaults(run=bugs)
-    p = sub.add_parser("replay", help="replay a printed program; exit 1 if it still fails")
-    p.add_argument("program", help="a file holding the program, e.g. properties/golden/<id>.txt")
-    p.add_argument("--kernel", default="fixed", help="as-posted, fixed (default) or fixed-<id>")
+    p = sub.add_parser("fuzz", help="run the state machine for a budget and report failures")
+    p.add_argument("--kernel", default="as-posted", help=KERNEL_HELP + " (default as-posted)")
+    p.add_argument("--variant", metavar="FILE", help="functions replacing model functions")
+    p.add_argument("--minutes", type=float, help="time budget (default 5 without --examples)")
+    p.add_argument("--examples", type=int, help="example budget")
+    p.add_argument("--seed", type=int, help="seed of the run (default: a random one, printed)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument(
+        "--db",
+        default=".tramproof/examples",
+        help="example database: a directory (default .tramproof/examples), "
+        "redis://host:port, or none",
+    )
+    p.add_argument("--report-dir", default="tramproof-reports", help="where reports go")
+    p.set_defaults(run=fuzz)
+    p = sub.add_parser("replay", help="replay a report or program; exit 1 if it still fails")
+    p.add_argument("program", help="a report (.txt or .json) or a golden program")
+    p.add_argument("--kernel", help=KERNEL_HELP + " (default: the report's, else fixed)")
+    p.add_argument("--variant", metavar="FILE", help="functions replacing model functions")
     p.set_defaults(run=replay_program)
     args = parser.parse_args(argv)
     try:
         return args.run(args, out)
-    except (ValueError, ReplayError) as e:
+    except (ValueError, ReplayError, VariantError, DatabaseError) as e:
         print(f"tramproof: {e}", file=sys.stderr)
         return 2
 

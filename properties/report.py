@@ -1,0 +1,388 @@
+"""A failure as a kernel developer reads it: text, JSON, and a regression test.
+
+A report is built by replaying the shrunk program once more on the kernel
+it failed on, so everything in it (the records before and after the failing
+step, the trampolines, the warnings) is what that kernel did, and the same
+program always gives the same report, byte for byte.
+"""
+
+import hashlib
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+
+import hypothesis
+
+from model import fixes
+from model.include.linux.ftrace import (
+    FTRACE_OPS_FL_ALLOC_TRAMP,
+    FTRACE_OPS_FL_SAVE_REGS,
+    MCOUNT_INSN_SIZE,
+    REC_FLAG_NAMES,
+    flag_names,
+    ftrace_rec_count,
+)
+from properties.machine import FtraceMachine
+from properties.replay import ReplayError, parse, take_and_check
+from properties.x86_checks import call_target
+
+FORMAT = 1  # bump when a report can no longer be read by the previous reader
+SEED_PATCH = "c7e999f1d2a78dba"
+TEXT_HEADER = f"tramproof report, format {FORMAT}"
+
+# a function's name in a failure message: vmlinux f<N> or a module's mod<N>_<x>
+FUNCTION = re.compile(r"\b(f\d+|mod\d+_\w+?)\b(?=[:\s(),']|$)")
+
+
+def version():
+    try:
+        return metadata.version("tramproof")
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+@dataclass
+class Report:
+    """Everything a report says; ``to_text``, ``to_json`` and ``to_test`` only lay it out."""
+
+    kernel: str
+    steps: list
+    invariant: str
+    message: str
+    ops: list
+    functions: list
+    known: list  # fix ids whose fix alone makes the program hold
+    seed: object = None
+    blob: str = ""
+    examples: int = 0
+    masked: list = field(default_factory=list)
+    before: list = field(default_factory=list)
+    after: list = field(default_factory=list)
+    trampolines: list = field(default_factory=list)
+    warnings: list = field(default_factory=list)
+    error: str = ""  # for a failure replay does not reproduce: what hypothesis printed
+    tramproof: str = field(default_factory=version)
+    hypothesis: str = hypothesis.__version__
+    seed_patch: str = SEED_PATCH
+
+    # -------------------------------------------------------------- naming
+
+    @property
+    def key(self):
+        """What makes two failures the same: invariant, ops involved, catalogued fix."""
+        if self.error:
+            return (self.invariant, self.message.splitlines()[0])
+        return (self.invariant, self.fault, tuple(self.ops), tuple(self.known))
+
+    @property
+    def fault(self):
+        """An emulation fault is a verdict of its own, not the invariant's usual failure."""
+        return self.message.startswith("emulation fault:")
+
+    @property
+    def slug(self):
+        known = "+".join(self.known) or "new"
+        what = self.invariant + ("-emulation-fault" if self.fault else "")
+        return re.sub(r"[^\w.+-]", "_", f"{known}-{what}-{'+'.join(self.ops) or 'none'}")
+
+    @property
+    def test_name(self):
+        return re.sub(r"\W+", "_", self.slug).strip("_").lower()
+
+    @property
+    def verdict(self):
+        where = ", ".join(self.functions) or "no function"
+        who = ", ".join(self.ops) or "no ops"
+        first = self.message.splitlines()[0]
+        if self.fault:
+            return f"emulation fault in {self.invariant} for {who} at {where}: {first[17:]}"
+        return f"{self.invariant} fails for {who} at {where}: {first}"
+
+    # -------------------------------------------------------------- layouts
+
+    def to_text(self):
+        known = (
+            "; ".join(f"{f} ({describe_fix(f)})" for f in self.known)
+            or "none: no single catalogued fix makes this program hold"
+        )
+        lines = [
+            TEXT_HEADER,
+            f"tramproof:   {self.tramproof}",
+            f"seed patch:  {self.seed_patch}",
+            f"kernel:      {self.kernel}",
+            f"fixes:       {', '.join(sorted(fixes.kernel_fixes(self.kernel))) or 'none'}",
+            f"masked:      {', '.join(self.masked) or 'nothing'}",
+            f"hypothesis:  {self.hypothesis}",
+            f"seed:        {self.seed}",
+            f"examples:    {self.examples}",
+            f"reproduce:   {self.blob or '-'}",
+            "",
+            f"verdict: {self.verdict}",
+            f"known bug: {known}",
+            "",
+            f"steps ({len(self.steps)}, the last one fails):",
+            *(f"  {i}. {step}" for i, step in enumerate(self.steps, 1)),
+            "",
+            f"failure ({self.invariant}):",
+            *(f"  {line}" for line in self.message.splitlines()),
+            "",
+            f"records before step {len(self.steps)}:",
+            *table(self.before),
+            f"records after step {len(self.steps)}:",
+            *table(self.after),
+            "",
+            "trampolines:" if self.trampolines else "trampolines: none involved",
+        ]
+        for t in self.trampolines:
+            lines += [f"  {t['ops']}:", *(f"    {line}" for line in t["listing"])]
+        lines += ["", "warnings:" if self.warnings else "warnings: none"]
+        lines += [f"  {w}" for w in self.warnings]
+        if self.error:
+            lines += ["", "not reproduced by replay; what the run raised:"]
+            lines += [f"  {line}" for line in self.error.splitlines()]
+        return "\n".join(lines) + "\n"
+
+    def to_json(self):
+        data = {"schema": "tramproof-report", "format": FORMAT, **asdict(self)}
+        data["verdict"] = self.verdict
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+    def to_test(self):
+        steps = "".join(f"    {step!r},\n" for step in self.steps)
+        return f'''"""Regression test written by tramproof fuzz (report {self.slug}).
+
+{self.verdict}
+
+Found on {self.kernel}; it fails on a kernel with the bug and passes on one
+without: `pytest THIS_FILE --kernel {self.kernel}` fails, `--kernel fixed`
+passes while the fix is in the catalogue.
+"""
+
+from properties.machine import CONFIG
+from properties.replay import replay
+
+STEPS = [
+{steps}]
+
+
+def test_{self.test_name}():
+    found = replay(CONFIG["kernel"], STEPS, CONFIG["overrides"])
+    assert found is None, f"step {{found[1]}} of {{len(STEPS)}}: {{found[0]}}"
+'''
+
+
+def describe_fix(fix_id):
+    fix = fixes.BY_ID[fix_id]
+    return f"{fix.title}, upstream {fix.commit}" if fix.commit else fix.title
+
+
+def table(rows):
+    """Records in the shape of enabled_functions: name, count, flags, what the site calls."""
+    if not rows:
+        return ["  (none)"]
+    width = max(len("function"), *(len(r["function"]) for r in rows)) + 2
+    row = "  {:<" + str(width) + "}{:<20}{:<7}{:<34}{}"
+    out = [row.format("function", "ip", "count", "flags", "call site")]
+    out += [row.format(r["function"], r["ip"], r["count"], r["flags"], r["calls"]) for r in rows]
+    return out
+
+
+# ------------------------------------------------------------------ building
+
+
+def snapshot(m):
+    """{function: row} for every live record of machine ``m``."""
+    emu = m.k.emu
+    tramps = {ops.trampoline: ops.name for ops in allocated_trampolines(m)}
+    rows = {}
+    for identity, name in m.exp.live.items():
+        rec = m.rec(identity)
+        code = emu.read(rec.ip, 5)
+        target = call_target(rec.ip, code)
+        if target is None:
+            calls = "nop" if code == bytes.fromhex("0f1f440000") else code.hex(" ")
+        elif target in tramps:
+            calls = f"trampoline of {tramps[target]} ({target:#x})"
+        else:
+            calls = emu.symbolize(target)
+        rows[name] = dict(
+            function=name,
+            ip=f"{rec.ip:#x}",
+            count=ftrace_rec_count(rec),
+            flags=flag_names(rec.flags, REC_FLAG_NAMES) or "0",
+            calls=calls,
+        )
+    return rows
+
+
+def step_ops(m, line):
+    """The ops a step acts on, by name (none for sysctl and modules)."""
+    action, groups = parse(line)
+    if action in ("register", "unregister"):
+        return [m.ops_of(groups[0]).name]
+    if action.startswith("function"):
+        return [m.ops_of("function").name]
+    if action.startswith("graph"):
+        return [m.ops_of("graph").name]
+    if action == "filter":
+        return [m.ops_named(groups[1]).name]
+    return []
+
+
+def involved(m, message, last_step, changed):
+    """(ops, functions) a failure involves.
+
+    Functions: those the message names, else those whose record the failing
+    step changed.  Ops: those the message names (as users or ops), else the
+    one the failing step acts on, else the tracers of the functions.
+    """
+    names = set(m.exp.live.values()) | m.dead_names
+    functions = sorted({f for f in FUNCTION.findall(message) if f in names}, key=natural)
+    if not functions:
+        functions = sorted(changed, key=natural)
+    by_word = {u: m.ops_of(u).name for u in m.exp.users}
+    by_word.update({ops.name: ops.name for ops in map(m.ops_of, m.exp.users)})
+    ops = {by_word[w] for w in re.findall(r"\w+", message) if w in by_word}
+    if not ops and last_step is not None:
+        ops = set(step_ops(m, last_step))
+    if not ops:
+        live = {name: identity for identity, name in m.exp.live.items()}
+        ops = {by_word[t] for f in functions if f in live for t in m.exp.tracers(live[f])}
+    return sorted(ops), functions
+
+
+def natural(name):
+    return [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name)]
+
+
+def allocated_trampolines(m):
+    """The ops of the machine's users that hold a trampoline of their own, once each."""
+    seen = {}
+    for user in sorted(m.exp.users):
+        ops = m.ops_of(user)
+        if ops.trampoline and ops.flags & FTRACE_OPS_FL_ALLOC_TRAMP:
+            seen.setdefault(ops.name, ops)
+    return list(seen.values())
+
+
+def trampolines(m, ops_names, rows):
+    """Capstone listings of the trampolines the failure involves, slot and target resolved."""
+    emu = m.k.emu
+    out = []
+    for ops in allocated_trampolines(m):
+        called = any(f"({ops.trampoline:#x})" in r["calls"] for r in rows)
+        if ops.name not in ops_names and not called:
+            continue
+        save_regs = bool(ops.flags & FTRACE_OPS_FL_SAVE_REGS)
+        start = "ftrace_regs_caller" if save_regs else "ftrace_caller"
+        size = emu.sym[f"{start}_end"] - emu.sym[start] + MCOUNT_INSN_SIZE
+        try:
+            listing = emu.describe_trampoline(ops.trampoline, size, save_regs).splitlines()
+        except Exception as error:  # a freed or unmapped trampoline
+            listing = [f"trampoline {ops.trampoline:#x}: cannot be read ({error})"]
+        out.append({"ops": ops.name, "address": f"{ops.trampoline:#x}", "listing": listing})
+    return out
+
+
+def build(kernel, steps, overrides=None, **meta):
+    """Replay ``steps`` on ``kernel`` and describe the failure of its last step.
+
+    ReplayError if the program does not fail at its last step.
+    """
+    m = FtraceMachine(kernel=kernel, overrides=overrides)
+    failed = None
+    before = {}
+    for number, line in enumerate([None, *steps]):
+        if number == len(steps):
+            before = snapshot(m)
+        failed = take_and_check(m, line)
+        if failed and number < len(steps):
+            raise ReplayError(f"the program fails at step {number}, before its last")
+    if not failed:
+        raise ReplayError("the program does not fail")
+    invariant, message = failed
+    after = snapshot(m)
+    changed = {f for f in after if before.get(f) != after[f]} | (before.keys() - after.keys())
+    last = steps[-1] if steps else None
+    ops, functions = involved(m, message, last, changed)
+    shown = sorted(set(functions) | changed, key=natural)
+    rows_before = [before[f] for f in shown if f in before]
+    rows_after = [after[f] for f in shown if f in after]
+    return Report(
+        kernel=kernel,
+        steps=list(steps),
+        invariant=invariant,
+        message=message,
+        ops=ops,
+        functions=functions,
+        before=rows_before,
+        after=rows_after,
+        trampolines=trampolines(m, ops, rows_before + rows_after),
+        warnings=[str(w) for w in m.k.warnings],
+        **meta,
+    )
+
+
+def unreplayable(kernel, found, **meta):
+    """A report of a failure that replay does not reproduce (a model exception, a flake)."""
+    digest = hashlib.sha256(found.failure.encode()).hexdigest()[:8]
+    return Report(
+        kernel=kernel,
+        steps=list(found.steps),
+        invariant="unreplayable",
+        message=found.failure,
+        ops=[digest],
+        functions=[],
+        known=[],
+        error=found.error,
+        **meta,
+    )
+
+
+# ------------------------------------------------------------------ reading
+
+
+def read(text):
+    """(kernel, steps, invariant) from a text or JSON report, or from a printed program.
+
+    ReportError for a report that cannot be parsed or was written in
+    another format; golden programs (no header) give kernel None.
+    """
+    from properties.replay import read_program
+
+    if text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ReportError(f"not a tramproof report: bad JSON ({e})") from None
+        if not isinstance(data, dict) or data.get("schema") != "tramproof-report":
+            raise ReportError("not a tramproof report: no tramproof-report schema")
+        check_format(data.get("format"))
+        steps, kernel = data.get("steps"), data.get("kernel")
+        if not isinstance(steps, list) or not all(isinstance(s, str) for s in steps):
+            raise ReportError("malformed report: steps is not a list of step lines")
+        for line in steps:
+            parse(line)
+        return kernel, steps, data.get("invariant")
+    first = text.splitlines()[0] if text.strip() else ""
+    if first.startswith("tramproof report"):
+        m = re.fullmatch(r"tramproof report, format (\d+)", first)
+        check_format(int(m.group(1)) if m else None)
+        kernel = re.search(r"(?m)^kernel:\s+(\S+)", text)
+        invariant = re.search(r"(?m)^failure \((\w+)\):", text)
+        steps = read_program(text.split("\nfailure (")[0])
+        return (kernel and kernel.group(1)), steps, (invariant and invariant.group(1))
+    return None, read_program(text), None
+
+
+def check_format(found):
+    if found != FORMAT:
+        raise ReportError(
+            f"report written in format {found}, this tramproof ({version()}) reads format "
+            f"{FORMAT}: replay it with the tramproof that wrote it"
+        )
+
+
+class ReportError(ReplayError):
+    """A report that cannot be read."""
