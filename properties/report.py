@@ -145,7 +145,7 @@ class Report:
 
     def to_json(self):
         data = {"schema": "tramproof-report", "format": FORMAT, **asdict(self)}
-        data["verdict"] = self.verdict
+        data.update(verdict=self.verdict, slug=self.slug, test_file=f"test_{self.test_name}.py")
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     def to_test(self):
