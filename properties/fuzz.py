@@ -139,6 +139,10 @@ def run_batch(task, config, overrides, db, progress):
     except Interrupted:
         result.interrupted = True
     except Exception as error:
+        # hypothesis ran the failing example once more to raise its error:
+        # that run is no example of its own
+        last.pop("m", None)
+        result.examples -= 1
         result.found = shrink(task.kernel, overrides, error)
     count_last()
     return result
