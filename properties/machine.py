@@ -35,6 +35,7 @@ from model.include.linux.ftrace import (
     flag_names,
     ftrace_rec_count,
 )
+from properties import boot
 from properties import strategies as S
 from properties.expectation import Expectation, User
 from properties.users import USERS, System
@@ -82,13 +83,45 @@ class FtraceMachine(RuleBasedStateMachine):
     def __init__(self, kernel=None, overrides=None, functions=S.VMLINUX_FUNCTIONS):
         super().__init__()
         self.kernel = kernel or CONFIG["kernel"]
-        self.sys = System(
-            self.kernel, functions=functions, overrides=overrides or CONFIG["overrides"]
-        )
+        overrides = overrides or CONFIG["overrides"]
+        self.functions = functions
+        # A booted kernel of this kind, put back to its boot (properties/boot.py),
+        # or a fresh boot.
+        key = boot.key_of(self.kernel, overrides, functions)
+        self.booted = boot.borrow(key)
+        if self.booted is not None:
+            self.sys, self.exp = self.booted.system, self.booted.expectation
+            self.k = self.sys.k
+        else:
+            self.boot(overrides, functions)
+            self.booted = boot.keep(key, self.sys, self.exp)
+        self.stack_option = False
+        self.next_module = 0
+        self.loaded = {}  # module serial -> struct module
+        self.dead_names = set()  # functions of unloaded modules
+        self.freed_ips = set()  # call sites of unloaded modules
+        # The first check visits every function, once per process per kind of
+        # machine: the boot state is the same every time (properties/boot.py).
+        self.boot_check = self.booted is None or not self.booted.boot_checked
+        self.touched = set(self.exp.live) if self.boot_check else set()
+        self.tracer_cache = {}
+        self.module_names = frozenset()  # names of every module function loaded, live or not
+        self.live_modular = set()  # names of the live module functions
+        self.checking = None
+        self.tramp_owner = Owners()  # function -> ops whose TRAMP it has
+        self.tramp_en_owner = Owners()  # function -> the one user whose trampoline it calls
+        self.steps = 0
+        self.has_tramp = set()  # static users whose trampoline was allocated
+        self.last_step = ""
+        self.shared = set()  # functions two or more users traced at some point
+
+    def boot(self, overrides, functions):
+        """Boot the kernel and make the users and the expectation."""
+        self.sys = System(self.kernel, functions=functions, overrides=overrides)
         self.k = self.sys.k
         self.exp = Expectation(cleaned_on_unload={"global_ops", "instance"})
-        for i in range(functions):
-            self.exp.add_function(("vmlinux", f"f{i}"), f"f{i}", self.sys.ip(f"f{i}"))
+        for i, name in enumerate(S.vmlinux_names(functions)):
+            self.exp.add_function(("vmlinux", name), name, self.sys.ip(f"f{i}"))
         self.exp.add_user(User("function", "global_ops"))
         self.exp.add_user(User("graph", "global_ops"))
         for name in OPS_USERS:
@@ -100,19 +133,6 @@ class FtraceMachine(RuleBasedStateMachine):
             self.exp.add_user(
                 User(name, name, save_regs=bool(flags & FTRACE_OPS_FL_SAVE_REGS), static=static)
             )
-        self.stack_option = False
-        self.next_module = 0
-        self.loaded = {}  # module serial -> struct module
-        self.dead_names = set()  # functions of unloaded modules
-        self.freed_ips = set()  # call sites of unloaded modules
-        self.touched = set(self.exp.live)  # the first check visits every function
-        self.checking = None
-        self.tramp_owner = Owners()  # function -> ops whose TRAMP it has
-        self.tramp_en_owner = Owners()  # function -> the one user whose trampoline it calls
-        self.steps = 0
-        self.has_tramp = set()  # static users whose trampoline was allocated
-        self.last_step = ""
-        self.shared = set()  # functions two or more users traced at some point
 
     # ------------------------------------------------------------ helpers
 
@@ -143,7 +163,15 @@ class FtraceMachine(RuleBasedStateMachine):
             changed.clear()
             self.checking = sorted(self.touched, key=str)
             self.touched = set()
+            self.tracer_cache = {}
         return self.checking
+
+    def tracers(self, identity):
+        """exp.tracers(identity), computed once per check (the users stand still)."""
+        tracers = self.tracer_cache.get(identity)
+        if tracers is None:
+            tracers = self.tracer_cache[identity] = self.exp.tracers(identity)
+        return tracers
 
     def admitted(self, ops_name):
         return self.exp.admitted(ops_name)
@@ -187,6 +215,8 @@ class FtraceMachine(RuleBasedStateMachine):
         """The step in kernel words: printed with a failing program, and remembered."""
         self.last_step = text
         self.checking = None
+        if self.boot_check and self.booted is not None:
+            self.booted.boot_checked = True  # the first check of the boot passed
         if currently_in_test_context():  # not when a program is replayed
             note(text)
 
@@ -294,10 +324,14 @@ class FtraceMachine(RuleBasedStateMachine):
     )
     def set_filter(self, ops, data, negate, reset, notrace):
         # names of functions that exist or existed, and globs
-        pattern = data.draw(S.patterns(self.exp.names, self.dead_names))
+        pattern = data.draw(self.patterns())
         # a reset with no pattern: ftrace_set_filter(ops, NULL, 0, 1)
         buf = "" if reset and negate else ("!" if negate else "") + pattern
         self.do_set_filter(ops, buf, reset, notrace)
+
+    def patterns(self):
+        """S.patterns(self.exp.names, self.dead_names), without a walk over every name."""
+        return S.pattern_strategy(self.functions, self.module_names, self.live_modular)
 
     def do_set_filter(self, ops, buf, reset, notrace):
         which = "notrace" if notrace else "filter"
@@ -354,6 +388,8 @@ class FtraceMachine(RuleBasedStateMachine):
         for f in functions:
             self.exp.add_function((serial, f), f, self.sys.ip(f))
             self.touch({(serial, f)})
+        self.module_names |= set(functions)
+        self.live_modular |= set(functions)
         if any(u.active for u in self.exp.users.values()):
             self.reached("module loaded while tracing")
         return serial
@@ -370,6 +406,7 @@ class FtraceMachine(RuleBasedStateMachine):
         self.freed_ips |= ips
         for f in S.MODULE_FUNCTIONS:
             self.dead_names.add(f"mod{serial}_{f}")
+            self.live_modular.discard(f"mod{serial}_{f}")
             self.exp.remove_function((serial, f"mod{serial}_{f}"))
             self.touched.discard((serial, f"mod{serial}_{f}"))
             self.tramp_owner.set((serial, f"mod{serial}_{f}"), None)
@@ -391,19 +428,27 @@ class FtraceMachine(RuleBasedStateMachine):
     @invariant()
     def accounting(self):
         """Each record's count is the number of users tracing it; REGS and TRAMP follow."""
+        users = self.exp.users
         for identity in self.to_check():
             rec = self.rec(identity)
-            tracers = self.exp.tracers(identity)
-            where = f"{rec.name}: flags {flag_names(rec.flags, REC_FLAG_NAMES) or 0} "
-            where += f"count {ftrace_rec_count(rec)}, traced by {tracers}"
-            self.require(ftrace_rec_count(rec) == len(tracers), f"count wrong: {where}")
+            tracers = self.tracers(identity)
+
+            def where(rec=rec, tracers=tracers):
+                return (
+                    f"{rec.name}: flags {flag_names(rec.flags, REC_FLAG_NAMES) or 0} "
+                    f"count {ftrace_rec_count(rec)}, traced by {tracers}"
+                )
+
+            if ftrace_rec_count(rec) != len(tracers):
+                self.require(False, f"count wrong: {where()}")
             # REGS must be there for a tracer that wants regs.  A REGS nobody
             # needs is allowed: the kernel clears REGS lazily (count-0 records
             # keep their flags until ftrace_check_record() runs an update, and
             # test_rec_ops_needs_regs() still sees the ops being changed), and
             # a spare REGS only sends the site through ftrace_regs_caller.
-            if any(self.exp.users[t].save_regs for t in tracers):
-                self.require(rec.flags & FTRACE_FL_REGS, f"REGS missing: {where}")
+            if any(users[t].save_regs for t in tracers):
+                if not rec.flags & FTRACE_FL_REGS:
+                    self.require(False, f"REGS missing: {where()}")
             elif rec.flags & FTRACE_FL_REGS and tracers:
                 self.reached("a spare REGS on a record")
             if len(tracers) > 1:
@@ -412,11 +457,11 @@ class FtraceMachine(RuleBasedStateMachine):
             elif len(tracers) == 1 and identity in self.shared:
                 self.reached("a record back to one user after sharing")
             if rec.flags & FTRACE_FL_TRAMP:
-                self.require(
-                    len(tracers) == 1, f"TRAMP on a record {len(tracers)} users trace: {where}"
-                )
+                if len(tracers) != 1:
+                    self.require(False, f"TRAMP on a record {len(tracers)} users trace: {where()}")
                 ops = self.ops_of(tracers[0])
-                self.require(ops.trampoline, f"TRAMP but {ops.name} has no trampoline: {where}")
+                if not ops.trampoline:
+                    self.require(False, f"TRAMP but {ops.name} has no trampoline: {where()}")
                 self.tramp_owner.set(identity, ops.name)
             else:
                 self.tramp_owner.set(identity, None)
@@ -435,7 +480,7 @@ class FtraceMachine(RuleBasedStateMachine):
     def tramp_hash_matches(self):
         """The seed's own check: cnt == ops->trampolines, counting TRAMP_EN records."""
         for identity in self.to_check():
-            tracers = self.exp.tracers(identity)
+            tracers = self.tracers(identity)
             on = self.rec(identity).flags & FTRACE_FL_TRAMP_EN and len(tracers) == 1
             self.tramp_en_owner.set(identity, tracers[0] if on else None)
         if not self.k.ftrace_enabled:
@@ -459,9 +504,10 @@ class FtraceMachine(RuleBasedStateMachine):
             rec = self.rec(identity)
             code = self.k.emu.read(rec.ip, 5)
             if not rec.flags & FTRACE_FL_ENABLED:
-                self.require(code == NOP, f"{rec.name} is disabled but holds {code.hex(' ')}")
+                if code != NOP:
+                    self.require(False, f"{rec.name} is disabled but holds {code.hex(' ')}")
                 continue
-            tracers = self.exp.tracers(identity)
+            tracers = self.tracers(identity)
             if rec.flags & FTRACE_FL_TRAMP_EN and len(tracers) == 1:
                 want = self.ops_of(tracers[0]).trampoline
                 self.reached("a record on a trampoline")
@@ -470,14 +516,13 @@ class FtraceMachine(RuleBasedStateMachine):
             else:
                 want = sym["ftrace_caller"]
             got = call_target(rec.ip, code)
-            self.require(
-                got == want,
-                (
+            if got != want:
+                self.require(
+                    False,
                     f"{rec.name} ({flag_names(rec.flags, REC_FLAG_NAMES)}) calls "
                     f"{self.k.emu.symbolize(got) if got else code.hex(' ')}, "
-                    f"expected {self.k.emu.symbolize(want)}"
-                ),
-            )
+                    f"expected {self.k.emu.symbolize(want)}",
+                )
 
     def check(self):
         """Every invariant, in the order hypothesis runs them (used by replay)."""
@@ -503,40 +548,43 @@ class FtraceMachine(RuleBasedStateMachine):
         # deleting an earlier step does not move the probes of a later one.
         rng = random.Random(self.last_step)
         probes = self.to_check() + rng.sample(live, min(SAMPLE, len(live)))
-        for identity in probes:
-            self.check_run(identity)
-
-    def check_run(self, identity):
-        name = self.exp.live[identity]
-        tracers = self.exp.tracers(identity) if self.exp.ftrace_enabled else []
-        result, calls = self.sys.run_callbacks(name)
-        want = sorted(t for t in tracers if t != "graph")
         by_ptr = {self.ops_of(u).ptr: u for u in self.exp.users if u != "graph"}
+        for identity in probes:
+            self.check_run(identity, by_ptr)
+
+    def check_run(self, identity, by_ptr=None):
+        name = self.exp.live[identity]
+        tracers = self.tracers(identity) if self.exp.ftrace_enabled else []
+        result, calls = self.sys.run_callbacks(name)
+        want = [t for t in tracers if t != "graph"]  # sorted, as tracers are
+        if by_ptr is None:
+            by_ptr = {self.ops_of(u).ptr: u for u in self.exp.users if u != "graph"}
         got = sorted(by_ptr.get(inv.op, hex(inv.op)) for inv in calls)
-        self.require(got == want, f"{name}: callbacks of {got} ran, expected {want}")
+        if got != want:
+            self.require(False, f"{name}: callbacks of {got} ran, expected {want}")
         for inv in calls:
             user = by_ptr[inv.op]
             ops = self.ops_of(user)
             func = ops.func
-            self.require(
-                inv.func == func,
-                (
+            if inv.func != func:
+                self.require(
+                    False,
                     f"{name}: {user}'s ops was passed to {self.k.emu.symbolize(inv.func)}, "
-                    f"not its func {self.k.emu.symbolize(func)}"
-                ),
-            )
+                    f"not its func {self.k.emu.symbolize(func)}",
+                )
             if self.exp.users[user].save_regs:
                 self.require(inv.regs, f"{name}: {user} wants regs but got NULL")
-        graphed = [g for g in result.graph_calls if g.accepted]
-        self.require(
-            bool(graphed) == ("graph" in tracers),
-            (
+        graphed = any(g.accepted for g in result.graph_calls)
+        if graphed != ("graph" in tracers):
+            self.require(
+                False,
                 f"{name}: graph entry {'ran' if graphed else 'did not run'}, graph traces it: "
-                f"{'graph' in tracers}"
-            ),
-        )
+                f"{'graph' in tracers}",
+            )
         if len(want) == 1 and self.rec(identity).flags & FTRACE_FL_TRAMP_EN:
             self.reached("a traced call through a trampoline")
 
     def teardown(self):
         self.reached(f"steps reached: {min(self.steps, 30) // 10 * 10}+")
+        if self.booted is not None:
+            self.booted.free = True  # the next machine of this kind puts it back to boot

@@ -35,6 +35,41 @@ def patterns(live, dead):
     return st.one_of(st.sampled_from(modular), everything) if modular else everything
 
 
+# patterns() builds a sorted list of every name on each draw: O(records).
+# The state machine draws from the same strategy, kept as functions come:
+# vmlinux's names are fixed per size and module names only ever join the
+# pool (an unloaded module's names stay, as dead names), so the sampled
+# list of a given (vmlinux size, module names) is built once per process.
+_POOLS = {}
+_POOLS_KEPT = 64
+
+
+def vmlinux_names(functions):
+    """The names of the state machine's vmlinux functions: f0, f1, ..."""
+    return [f"f{i}" for i in range(functions)]
+
+
+def pattern_strategy(functions, module_names, live_modular):
+    """patterns(live, dead), drawing the same, for a machine whose vmlinux has
+    ``functions`` functions f0.. and whose modules' function names (live or
+    unloaded) are ``module_names`` (a frozenset), ``live_modular`` of them live.
+    """
+    key = (functions, module_names)
+    everything = _POOLS.get(key)
+    if everything is None:
+        if len(_POOLS) >= _POOLS_KEPT:
+            _POOLS.pop(next(iter(_POOLS)))
+        base = _POOLS.get(functions)
+        if base is None:
+            base = _POOLS[functions] = tuple(sorted({*vmlinux_names(functions), *GLOBS}))
+        names = tuple(sorted({*base, *module_names})) if module_names else base
+        everything = st.sampled_from(names)
+        _POOLS[key] = everything
+    if live_modular:
+        return st.one_of(st.sampled_from(sorted(live_modular)), everything)
+    return everything
+
+
 def one_of_names(names):
     """One of a set of names (users, modules), drawn in a stable order."""
     return st.sampled_from(sorted(names))

@@ -163,16 +163,18 @@ class RecordWatch:
     visits every record that can need an update (DEVIATIONS.md).  ``changed``
     is the same since its last reader cleared it (the state machine), and
     ``tramp_en`` / ``live`` are the records with TRAMP_EN / with a count or
-    ENABLED.
+    ENABLED.  ``dirty`` is every record whose flags changed since the test
+    harness last put the kernel back to its boot (properties/boot.py).
     """
 
-    __slots__ = ("pending", "changed", "tramp_en", "live")
+    __slots__ = ("pending", "changed", "tramp_en", "live", "dirty")
 
     def __init__(self):
         self.pending = set()
         self.changed = set()
         self.tramp_en = set()
         self.live = set()
+        self.dirty = set()
 
 
 class dyn_ftrace:
@@ -197,6 +199,7 @@ class dyn_ftrace:
         if w is not None and value != self._flags:
             w.pending.add(self)
             w.changed.add(self)
+            w.dirty.add(self)
             if value & FTRACE_FL_TRAMP_EN:
                 w.tramp_en.add(self)
             else:

@@ -271,8 +271,8 @@ def in_page_order(k, recs):
 def rec_watch_forget(k, rec):
     """A freed record leaves the watched sets.  Not a C function."""
     w = k.rec_watch
-    for recs in (w.pending, w.changed, w.tramp_en, w.live):
-        recs.discard(rec)
+    for name in w.__slots__:
+        getattr(w, name).discard(rec)
 
 
 def ftrace_code_disable(k, mod, rec):
