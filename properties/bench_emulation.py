@@ -32,13 +32,9 @@ def per_call(fn, calls):
     return sorted(times)[2]
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=3000)
-    parser.add_argument("--mcount", action="store_true", help="the build without -mfentry")
-    args = parser.parse_args(argv)
-
-    r = Rig(fentry=not args.mcount)
+def measure(calls=3000, mcount=False):
+    """{recorded_us, bare_us, ratio, calls, build} for one traced call (median of 5 batches)."""
+    r = Rig(fentry=not mcount)
     ops = r.new_ops(True, dynamic=False, func=r.callbacks[0])
     r.k.arch_ftrace_update_trampoline(ops)
     r.point_site(ops.trampoline)
@@ -63,13 +59,29 @@ def main(argv=None):
     bare_call()
     assert bare.reg_read(X.UC_X86_REG_RIP) == parent
 
-    recorded = per_call(lambda: emu.call(r.site, parent), args.calls)
-    plain = per_call(bare_call, args.calls)
-    build = "mcount" if args.mcount else "fentry"
-    print(f"traced call through a SAVE_REGS trampoline ({build} build), {args.calls} calls x 5")
-    print(f"  Emu.call with recording:  {recorded:7.1f} us")
-    print(f"  bare unicorn, no hooks:   {plain:7.1f} us")
-    print(f"  ratio:                    {recorded / plain:7.2f}x")
+    recorded = per_call(lambda: emu.call(r.site, parent), calls)
+    plain = per_call(bare_call, calls)
+    return {
+        "build": "mcount" if mcount else "fentry",
+        "calls": calls,
+        "recorded_us": round(recorded, 2),
+        "bare_us": round(plain, 2),
+        "ratio": round(recorded / plain, 3),
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=3000)
+    parser.add_argument("--mcount", action="store_true", help="the build without -mfentry")
+    args = parser.parse_args(argv)
+    m = measure(args.calls, args.mcount)
+    print(
+        f"traced call through a SAVE_REGS trampoline ({m['build']} build), {args.calls} calls x 5"
+    )
+    print(f"  Emu.call with recording:  {m['recorded_us']:7.1f} us")
+    print(f"  bare unicorn, no hooks:   {m['bare_us']:7.1f} us")
+    print(f"  ratio:                    {m['ratio']:7.2f}x")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,551 @@
+"""tramproof bench: figures a fuzzing farm can plan with, from one run on one machine.
+
+- steps per second of the full state machine (every invariant, emulated
+  dispatch) beside a no-op twin (the same rules, strategies and
+  preconditions, so the same draws, but no kernel and no checks), at
+  several kernel sizes up to a real kernel's ~40,000 records;
+- per catalogued bug: examples and seconds until the ``ci`` profile's
+  settings find it from scratch (median of several seeds), and the length
+  of its shrunk program (properties/golden/<id>.txt);
+- one emulated traced call through a SAVE_REGS trampoline against bare
+  unicorn on the same bytes;
+- the peak memory of the run.
+
+Times are wall-clock and CPU (process) time: the ratios use CPU time, which
+another process on the machine disturbs less.  Plain text by default,
+``--json`` for tools, ``--plot FILE`` for a PNG of steps/s against records
+(needs matplotlib: ``pip install tramproof[bench]``).
+"""
+
+import json
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import hypothesis
+import unicorn
+from hypothesis import HealthCheck, Phase, seed, settings
+from hypothesis.stateful import invariant, run_state_machine_as_test
+
+from model import fixes
+from properties import bench_emulation
+from properties import strategies as S
+from properties.expectation import Expectation, User
+from properties.machine import OPS_USERS, FtraceMachine
+from properties.users import USERS
+
+GOLDEN = Path(__file__).parent / "golden"
+REACHABLE = [f.id for f in fixes.CATALOGUE if f.unreachable_because is None]
+# the ci profile (properties/profiles.py) as far as an exploration goes
+CI_STEPS = 30
+TARGETS = {
+    "full_over_noop_at_64": 3.0,
+    "large_over_small": 0.5,
+    "bug_median_seconds": 10.0,
+    "emulated_over_bare": 2.0,
+}
+
+
+class UsageError(Exception):
+    """Bad options: exit 2 with the message."""
+
+
+class OutOfTime(KeyboardInterrupt):
+    """The measurement's time budget is spent.  A KeyboardInterrupt, so that
+    hypothesis lets it through instead of treating it as a failure."""
+
+
+class NoopMachine(FtraceMachine):
+    """FtraceMachine's rules and draws with no kernel, no model and no checks.
+
+    Keeps only what the preconditions and strategies read (which users are
+    running, which modules are loaded, the names filters are drawn from), so
+    that it draws exactly what the full machine draws.
+    """
+
+    def __init__(self, kernel=None, overrides=None, functions=S.VMLINUX_FUNCTIONS):
+        super(FtraceMachine, self).__init__()
+        self.kernel = kernel or "fixed"
+        self.functions = functions
+        self.exp = Expectation(cleaned_on_unload=())
+        for user in ("function", "graph"):
+            self.exp.add_user(User(user, "global_ops"))
+        for name in OPS_USERS:
+            self.exp.add_user(User(name, name, static=not USERS[name][1]))
+        self.next_module = 0
+        self.loaded = {}
+        self.dead_names = set()
+        self.module_names = frozenset()
+        self.live_modular = set()
+        self.steps = 0
+        self.booted = None
+
+    def do_register(self, user, alloc_fails=False):
+        self.exp.users[user].active = True
+
+    def do_unregister(self, user):
+        self.exp.users[user].active = False
+
+    def do_function_tracer_start(self, stack, alloc_fails=False):
+        self.exp.users["function"].active = True
+
+    def do_function_tracer_stop(self):
+        self.exp.users["function"].active = False
+
+    def do_graph_start(self):
+        self.exp.users["graph"].active = True
+
+    def do_graph_stop(self):
+        self.exp.users["graph"].active = False
+
+    def do_set_filter(self, ops, buf, reset, notrace):
+        pass
+
+    def do_sysctl(self, value):
+        pass
+
+    def do_load_module(self, serial, alloc_fails=False):
+        self.next_module = max(self.next_module, serial + 1)
+        if alloc_fails:
+            return None
+        functions = [f"mod{serial}_{f}" for f in S.MODULE_FUNCTIONS]
+        self.loaded[serial] = functions
+        self.module_names |= set(functions)
+        self.live_modular |= set(functions)
+        return serial
+
+    def do_unload_module(self, serial):
+        for f in self.loaded.pop(serial):
+            self.dead_names.add(f)
+            self.live_modular.discard(f)
+
+    @invariant()
+    def no_warning(self):
+        self.steps += 1
+
+    @invariant()
+    def accounting(self):
+        pass
+
+    @invariant()
+    def tramp_hash_matches(self):
+        pass
+
+    @invariant()
+    def text(self):
+        pass
+
+    @invariant()
+    def trampolines_load_their_own_ops(self):
+        pass
+
+    @invariant()
+    def machine_code(self):
+        pass
+
+    def check(self):
+        pass
+
+    def teardown(self):
+        pass
+
+
+def explore(
+    machine_class, records, budget, examples, steps=CI_STEPS, kernel="fixed", machines=None
+):
+    """Run ``machine_class`` over derandomized examples until ``examples`` or ``budget`` s
+    (or, with ``machines``, until that many machines ran: the no-op twin then runs
+    exactly the examples the full machine did).
+
+    The first machine of a size (its boot, and the first check of every
+    function) is made and timed before the clock starts: a fuzzing farm pays
+    it once per process.  Returns the counts and times of the explored steps.
+    """
+    started = time.perf_counter()
+    warm = machine_class(kernel=kernel, functions=records)
+    warm.check()
+    warm.teardown()
+    boot_seconds = time.perf_counter() - started
+    done = {"steps": 0, "examples": 0}
+    current = []
+    clock = {}
+
+    def factory():
+        if current:
+            done["steps"] += current.pop().steps
+            done["examples"] += 1
+            clock["wall"], clock["cpu"] = time.perf_counter(), time.process_time()
+        if time.perf_counter() > deadline or done["examples"] == machines:
+            raise OutOfTime()
+        m = machine_class(kernel=kernel, functions=records)
+        current.append(m)
+        return m
+
+    budget_settings = settings(
+        max_examples=examples,
+        stateful_step_count=steps,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        print_blob=False,
+    )
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    clock["wall"], clock["cpu"] = wall0, cpu0
+    deadline = wall0 + budget
+    try:
+        run_state_machine_as_test(factory, settings=budget_settings)
+    except OutOfTime:
+        pass
+    if current:  # the last example ran to its end
+        done["steps"] += current.pop().steps
+        done["examples"] += 1
+        clock["wall"], clock["cpu"] = time.perf_counter(), time.process_time()
+    wall, cpu = clock["wall"] - wall0, clock["cpu"] - cpu0
+    n = max(done["steps"], 1)
+    return {
+        "examples": done["examples"],
+        "steps": done["steps"],
+        "seconds": round(wall, 4),
+        "cpu_seconds": round(cpu, 4),
+        "steps_per_s": round(done["steps"] / wall, 2) if wall else None,
+        "cpu_ms_per_step": round(cpu / n * 1e3, 4),
+        "first_boot_seconds": round(boot_seconds, 4),
+    }
+
+
+def scaling(sizes, budget, examples):
+    rows = []
+    for records in sizes:
+        full = explore(FtraceMachine, records, budget, examples)
+        # the no-op twin runs over the same examples (same seed, same draws)
+        noop = explore(NoopMachine, records, budget, examples, machines=full["examples"] or 1)
+        ratio = None
+        if noop["cpu_ms_per_step"] and full["steps"]:
+            ratio = round(full["cpu_ms_per_step"] / noop["cpu_ms_per_step"], 2)
+        rows.append(
+            {
+                "records": records,
+                "full": full,
+                "noop": noop,
+                "full_over_noop": ratio,
+                "peak_rss_mib": peak_rss_mib(),
+            }
+        )
+    return rows
+
+
+def golden_length(fix):
+    path = GOLDEN / f"{fix}.txt"
+    if not path.exists():
+        return None
+    return sum(1 for line in path.read_text().splitlines() if line.startswith("  "))
+
+
+def find(fix, seed_value, cap, steps=CI_STEPS):
+    """Examples and seconds until the machine fails on fixed-<fix> from scratch."""
+    count = [0]
+    kernel = f"fixed-{fix}"
+
+    def factory():
+        count[0] += 1
+        return FtraceMachine(kernel=kernel)
+
+    factory = seed(seed_value)(factory)
+    find_settings = settings(
+        max_examples=cap,
+        stateful_step_count=steps,
+        derandomize=False,
+        database=None,
+        deadline=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+        report_multiple_bugs=False,
+        print_blob=False,
+    )
+    start = time.perf_counter()
+    try:
+        run_state_machine_as_test(factory, settings=find_settings)
+    except AssertionError:
+        # hypothesis runs the failing example once more to print it
+        return count[0] - 1, time.perf_counter() - start
+    except Exception:  # another kind of failure is still a find
+        return count[0] - 1, time.perf_counter() - start
+    return None, time.perf_counter() - start
+
+
+def bugs(ids, seeds, cap):
+    rows = []
+    for fix in ids:
+        runs = [find(fix, s, cap) for s in range(seeds)]
+        found = [(n, t) for n, t in runs if n is not None]
+        rows.append(
+            {
+                "fix": fix,
+                "seeds": seeds,
+                "found": len(found),
+                "examples": [n for n, _ in runs],
+                "seconds": [round(t, 3) for _, t in runs],
+                "median_examples": statistics.median(n for n, _ in found) if found else None,
+                "median_seconds": (
+                    round(statistics.median(t for _, t in found), 3) if found else None
+                ),
+                "shrunk_steps": golden_length(fix),
+            }
+        )
+    return rows
+
+
+def peak_rss_mib():
+    """Peak resident memory of this process so far (ru_maxrss is KiB on Linux)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def machine_info():
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "hypothesis": hypothesis.__version__,
+        "unicorn": unicorn.__version__,
+    }
+
+
+def targets(report):
+    """Each target of the issue: its figure and whether it is met (None: not measured)."""
+    out = {}
+    rows = report["scaling"]
+    small = next((r for r in rows if r["records"] == 64), rows[0] if rows else None)
+    large = max(rows, key=lambda r: r["records"]) if rows else None
+    if small:
+        ratio = small["full_over_noop"]
+        out["full_over_noop_at_64"] = {
+            "records": small["records"],
+            "value": ratio,
+            "target": f"<= {TARGETS['full_over_noop_at_64']}",
+            "met": None if ratio is None else ratio <= TARGETS["full_over_noop_at_64"],
+        }
+    if small and large and large is not small:
+        a, b = small["full"]["cpu_ms_per_step"], large["full"]["cpu_ms_per_step"]
+        value = round(a / b, 4) if a and b and large["full"]["steps"] else None
+        out["large_over_small"] = {
+            "records": [small["records"], large["records"]],
+            "value": value,
+            "target": f">= {TARGETS['large_over_small']}",
+            "met": None if value is None else value >= TARGETS["large_over_small"],
+        }
+    medians = [b["median_seconds"] for b in report["bugs"]]
+    if report["bugs"]:
+        worst = None if None in medians else max(medians)
+        out["bug_median_seconds"] = {
+            "value": worst,
+            "target": f"< {TARGETS['bug_median_seconds']} for every bug",
+            "met": None if worst is None else worst < TARGETS["bug_median_seconds"],
+        }
+    emu = report["emulation"]
+    if emu:
+        out["emulated_over_bare"] = {
+            "value": emu["ratio"],
+            "target": f"<= {TARGETS['emulated_over_bare']}",
+            "met": emu["ratio"] <= TARGETS["emulated_over_bare"],
+        }
+    return out
+
+
+def add_arguments(parser):
+    """The options of `tramproof bench`."""
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--plot", metavar="FILE", help="write a PNG of steps/s against records")
+    parser.add_argument(
+        "--sizes",
+        default="64,1000,10000,40000",
+        help="vmlinux records to measure at, comma-separated (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=20.0,
+        help="seconds of exploration per machine per size (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--examples",
+        type=int,
+        default=60,
+        help="at most this many examples per size, as the ci profile (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--bugs",
+        default="all",
+        help="catalogued fixes to hunt, comma-separated, 'all' or 'none' (default: all)",
+    )
+    parser.add_argument("--seeds", type=int, default=5, help="seeds per bug (default: %(default)s)")
+    parser.add_argument(
+        "--cap",
+        type=int,
+        default=2000,
+        help="examples a hunt may take before it counts as not found (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--calls", type=int, default=2000, help="emulated calls per batch (default: %(default)s)"
+    )
+
+
+def parse_options(args):
+    """Validated (sizes, bug ids); UsageError for bad ones."""
+    try:
+        sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    except ValueError:
+        raise UsageError(f"--sizes must be integers, got {args.sizes!r}") from None
+    if not sizes or any(n < 1 for n in sizes):
+        raise UsageError("--sizes needs at least one positive size")
+    if args.bugs == "all":
+        ids = list(REACHABLE)
+    elif args.bugs == "none":
+        ids = []
+    else:
+        ids = [b.strip() for b in args.bugs.split(",") if b.strip()]
+        unknown = [b for b in ids if b not in REACHABLE]
+        if unknown:
+            raise UsageError(
+                f"not a reachable catalogued fix: {', '.join(unknown)} "
+                f"(known: {', '.join(REACHABLE)})"
+            )
+    if args.seeds < 1 or args.cap < 1 or args.calls < 1 or args.examples < 1:
+        raise UsageError("--seeds, --cap, --calls and --examples must be positive")
+    if args.budget <= 0:
+        raise UsageError("--budget must be positive")
+    if args.plot:
+        check_plot_path(args.plot)
+    return sizes, ids
+
+
+def check_plot_path(path):
+    """Refuse, before measuring anything, a plot that could not be written."""
+    target = Path(path)
+    parent = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise UsageError(f"cannot write the plot to {path}: it is a directory")
+    if not parent.is_dir():
+        raise UsageError(f"cannot write the plot to {path}: no directory {parent}")
+    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise UsageError(f"cannot write the plot to {path}: permission denied")
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UsageError(
+            "--plot needs matplotlib: pip install 'tramproof[bench]' (or matplotlib)"
+        ) from None
+
+
+def plot(report, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in report["scaling"] if r["full"]["steps"]]
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for which, style in (("full", "o-"), ("noop", "s--")):
+        xs = [r["records"] for r in rows]
+        ys = [1e3 / r[which]["cpu_ms_per_step"] for r in rows]
+        label = "full machine" if which == "full" else "no-op machine (hypothesis alone)"
+        ax.plot(xs, ys, style, label=label)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("vmlinux records")
+    ax.set_ylabel("steps per CPU second")
+    info = report["machine"]
+    ax.set_title(f"tramproof state machine, {info['cpus']} cores, Python {info['python']}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
+
+
+def render(report, out):
+    info = report["machine"]
+    out.write(
+        f"tramproof bench: {info['cpus']} cores, Python {info['python']}, "
+        f"hypothesis {info['hypothesis']}, unicorn {info['unicorn']}, {info['platform']}\n\n"
+    )
+    out.write("steps of the state machine (30-step examples, derandomized; ms are CPU time)\n")
+    out.write(
+        f"{'records':>8} {'full steps':>10} {'steps/s':>9} {'ms/step':>9}   "
+        f"{'no-op steps':>11} {'steps/s':>9} {'ms/step':>8}   {'full/no-op':>10} "
+        f"{'first boot s':>12}\n"
+    )
+    for r in report["scaling"]:
+        f, n = r["full"], r["noop"]
+        out.write(
+            f"{r['records']:>8} {f['steps']:>10} {f['steps_per_s'] or 0:>9.1f} "
+            f"{f['cpu_ms_per_step']:>9.3f}   {n['steps']:>11} {n['steps_per_s'] or 0:>9.1f} "
+            f"{n['cpu_ms_per_step']:>8.3f}   {r['full_over_noop'] or 0:>9.1f}x "
+            f"{f['first_boot_seconds']:>12.2f}\n"
+        )
+    if report["bugs"]:
+        out.write("\ncatalogued bugs found from scratch (ci settings, median over seeds)\n")
+        out.write(f"{'fix':<20} {'found':>6} {'examples':>9} {'seconds':>8} {'shrunk':>7}\n")
+        for b in report["bugs"]:
+            med_n = "-" if b["median_examples"] is None else f"{b['median_examples']:g}"
+            med_t = "-" if b["median_seconds"] is None else f"{b['median_seconds']:.2f}"
+            out.write(
+                f"{b['fix']:<20} {b['found']:>3}/{b['seeds']:<2} {med_n:>9} {med_t:>8} "
+                f"{b['shrunk_steps'] if b['shrunk_steps'] is not None else '-':>7}\n"
+            )
+    emu = report["emulation"]
+    if emu:
+        out.write(
+            f"\none emulated traced call through a SAVE_REGS trampoline: "
+            f"{emu['recorded_us']:.1f} us recorded, {emu['bare_us']:.1f} us bare unicorn, "
+            f"{emu['ratio']:.2f}x\n"
+        )
+    out.write(f"\npeak memory (max RSS): {report['peak_rss_mib']:.1f} MiB\n\ntargets\n")
+    for name, t in report["targets"].items():
+        verdict = {True: "met", False: "NOT met", None: "not measured"}[t["met"]]
+        out.write(f"  {name:<22} {t['value']!s:>10}  target {t['target']:<24} {verdict}\n")
+
+
+def bench(args, out):
+    """Run the benchmarks; the exit code (0, or 2 for bad usage)."""
+    try:
+        sizes, ids = parse_options(args)
+    except UsageError as e:
+        print(f"tramproof bench: {e}", file=sys.stderr)
+        return 2
+    report = {"machine": machine_info()}
+    report["scaling"] = scaling(sizes, args.budget, args.examples)
+    report["bugs"] = bugs(ids, args.seeds, args.cap)
+    report["emulation"] = bench_emulation.measure(args.calls)
+    report["peak_rss_mib"] = peak_rss_mib()
+    report["targets"] = targets(report)
+    if args.plot:
+        try:
+            plot(report, args.plot)
+        except OSError as e:
+            print(f"tramproof bench: cannot write the plot to {args.plot}: {e}", file=sys.stderr)
+            return 2
+    if args.json:
+        json.dump(report, out, indent=2)
+        out.write("\n")
+    else:
+        render(report, out)
+    return 0
+
+
+def main(argv=None, out=sys.stdout):
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="tramproof bench", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return bench(parser.parse_args(argv), out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
