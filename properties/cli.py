@@ -71,10 +71,12 @@ def shrunk_length(fix):
 
 
 def bugs(args, out):
-    """The catalogue: id, upstream commit (or ours), who found it, shrunk length, title."""
+    """The catalogue: id, upstream commit (or ours), status on x86-64, who found it,
+    shrunk length, title."""
     for fix in fixes.CATALOGUE:
+        status = "unreachable" if fix.unreachable_because else "reachable"
         out.write(
-            f"{fix.id:<20} {fix.commit or 'own':<13} {fix.found_by:<13} "
+            f"{fix.id:<20} {fix.commit or 'own':<13} {status:<12} {fix.found_by:<13} "
             f"{shrunk_length(fix):<22} {fix.title}\n"
         )
     return 0

@@ -10,10 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis.database import choices_from_bytes
 
 from model import fixes
 from properties import report
 from properties.cli import main
+from properties.fuzz import Config
+from properties.fuzz import fuzz as run_fuzz
 
 ROOT = Path(__file__).parent.parent
 
@@ -187,4 +190,17 @@ def test_a_signal_stops_the_run_and_keeps_what_it_found(tmp_path, signum):
     verdict = rest.splitlines()[-1]
     assert verdict.startswith(f"verdict: stopped by {signum.name}")
     assert list(reports.glob("*.txt")) and not list(reports.glob("*.tmp"))
-    assert fuzz(tmp_path, "--kernel", "fixed", "--examples", "5", "--db", str(db))[0] == 0
+    # the failing examples saved before the signal are whole (besides them the
+    # directory holds hypothesis's index of keys)
+    entries = [p.read_bytes() for p in db.rglob("*") if p.is_file()]
+    assert all(entries) and any(choices_from_bytes(e) is not None for e in entries)
+
+
+def test_progress_on_a_terminal(tmp_path):
+    out = io.StringIO()
+    config = Config(kernel="fixed", examples=30, seed=1, report_dir=str(tmp_path))
+    assert run_fuzz(config, out, tty=True) == 0
+    status = [part for part in out.getvalue().split("\r") if " examples  " in part]
+    assert status, out.getvalue()
+    assert " steps  " in status[-1] and "elapsed" in status[-1] and "0 failures" in status[-1]
+    assert "examples left" in status[-1]
