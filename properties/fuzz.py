@@ -28,13 +28,13 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hypothesis import HealthCheck, Phase, seed, settings
+from hypothesis import Phase, seed, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from model import fixes
 from properties import report as reports
 from properties.database import open_database
-from properties.hunt import kernel_steps, program_of
+from properties.hunt import HUNT, kernel_steps, program_of
 from properties.machine import FtraceMachine
 from properties.replay import ReplayError, minimize, replay
 from properties.variant import load_variant
@@ -120,15 +120,14 @@ def run_batch(task, config, overrides, db, progress):
     # kernel is not replayed, and then deleted, on another
     factory._hypothesis_internal_add_digest = f"{task.kernel} {config.variant_digest}".encode()
     phases = [Phase.explicit, Phase.reuse, Phase.generate] if task.reuse else [Phase.generate]
+    # a hunt's settings (find, do not shrink), but seeded, with the database
     batch = settings(
+        HUNT,
         database=db,
         max_examples=task.examples,
         stateful_step_count=config.step_count,
         phases=phases,
         derandomize=False,
-        deadline=None,
-        suppress_health_check=list(HealthCheck),
-        report_multiple_bugs=False,
         print_blob=True,
     )
     try:
