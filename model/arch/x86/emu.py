@@ -36,6 +36,7 @@ from unicorn import (
     UcError,
 )
 from unicorn import x86_const as X
+from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TB_REMOVE_CACHE, UC_ERR_OK
 from unicorn.unicorn_py3.unicorn import uclib
 
 from model.arch.x86.kernel import mcount_64
@@ -128,6 +129,12 @@ _REDIRECT_BODY = {
     True: f"movq $0x{REDIRECT_RAX:x}, %rax\nretq",
     False: f"movq $0x{REDIRECT_RAX:x}, %rax\npopq %rbp\nretq",
 }
+
+
+# uc_ctl(UC_CTL_TB_REMOVE_CACHE, begin, end), encoded as unicorn's ctl() does; called
+# directly, because the Python wrapper costs ~14 us and every text write makes one.
+_REMOVE_CACHE = (UC_CTL_IO_WRITE << 30) | (2 << 26) | UC_CTL_TB_REMOVE_CACHE
+_READ_BUFFER = 0x1000
 
 
 def _keystone(text):
@@ -296,6 +303,8 @@ class Emu:
         self.c_functions = {}  # C functions of the model entered from machine code
         self._result = None
         self._fault = None
+        self._uch = uc._uch
+        self._read_buffer = ctypes.create_string_buffer(_READ_BUFFER)
         self._entry = RegBlock(uc, _ENTRY_REGS)
         self._exit = RegBlock(uc, _EXIT_REGS)
         self._args = RegBlock(uc, _ARG_REGS)
@@ -305,12 +314,28 @@ class Emu:
     # ---- memory -------------------------------------------------------------
 
     def read(self, addr, size):
-        return bytes(self.uc.mem_read(addr, size))
+        """Bytes of emulated memory (UcError if unmapped).
+
+        Small reads go through one reused buffer: unicorn's mem_read makes a
+        ctypes buffer and a bytearray per call, and the checks read often.
+        """
+        if size > _READ_BUFFER:
+            return bytes(self.uc.mem_read(addr, size))
+        buf = self._read_buffer
+        status = uclib.uc_mem_read(self._uch, addr, buf, size)
+        if status != UC_ERR_OK:
+            raise UcError(status, addr, size)
+        return ctypes.string_at(buf, size)
 
     def write_text(self, addr, data):
         """Write code and drop unicorn's translation of those bytes."""
-        self.uc.mem_write(addr, bytes(data))
-        self.uc.ctl_remove_cache(addr, addr + len(data))
+        data = bytes(data)
+        self.uc.mem_write(addr, data)
+        status = uclib.uc_ctl(
+            self._uch, _REMOVE_CACHE, ctypes.c_uint64(addr), ctypes.c_uint64(addr + len(data))
+        )
+        if status != UC_ERR_OK:
+            raise UcError(status)
 
     def write_data(self, addr, data):
         self.uc.mem_write(addr, bytes(data))
@@ -492,10 +517,10 @@ class Emu:
             return  # inside a slot: the int3 there faults
         rdi, rsi, rdx, rcx, rsp = self._args.read()
         if rcx == rsp + 8:  # the regs caller: pt_regs sit right above the return address
-            raw = bytes(uc.mem_read(rsp, 8 + PT_REGS_SIZE))
+            raw = self.read(rsp, 8 + PT_REGS_SIZE)
             ret, regs_bytes = int.from_bytes(raw[:8], "little"), raw[8:]
         else:
-            ret, regs_bytes = int.from_bytes(uc.mem_read(rsp, 8), "little"), None
+            ret, regs_bytes = int.from_bytes(self.read(rsp, 8), "little"), None
         self._invoke(addr, rdi, rsi, rdx, rcx, ret, False, regs_bytes)
         self._clobber.write(_POISON)  # a C callback may clobber these
 
