@@ -6,6 +6,7 @@ the kernel.  (Speed itself is measured by the benchmarks.)
 """
 
 from model.vmlinux import model_functions
+from properties import strategies as S
 from properties.machine import FtraceMachine
 from properties.replay import take
 
@@ -54,3 +55,34 @@ def test_narrow_steps_cost_the_same_in_a_small_and_a_large_kernel():
 
 def test_the_count_would_see_a_walk_over_every_record():
     assert work(64, every_record) != work(4096, every_record)
+
+
+def restore_work(functions):
+    """Records a narrow program leaves for the boot restore to put back (RecordWatch.dirty)."""
+    m = FtraceMachine(
+        kernel="fixed", functions=functions, overrides={"records_to_update": ORIGINAL}
+    )
+    for line in NARROW:
+        take(m, line)
+        m.check()
+    return len(m.k.rec_watch.dirty)
+
+
+def test_putting_a_kernel_back_to_boot_follows_what_the_run_changed():
+    assert restore_work(64) == restore_work(4096) > 0
+
+
+def shape(strategy):
+    """The names a filter-pattern strategy samples from, branch by branch."""
+    branches = getattr(strategy, "original_strategies", None) or [strategy]
+    return [tuple(b.elements) for b in branches]
+
+
+def test_the_machine_draws_patterns_from_the_same_lists_as_patterns():
+    live = {f"f{i}" for i in range(12)}
+    for loaded, dead in [((), ()), ((0, 2), ()), ((2,), (0, 1)), ((), (3,))]:
+        modular = {f"mod{s}_{f}" for s in loaded for f in "ab"}
+        gone = {f"mod{s}_{f}" for s in dead for f in "ab"}
+        want = shape(S.patterns(live | modular, gone))
+        got = shape(S.pattern_strategy(12, frozenset(modular | gone), modular))
+        assert got == want
