@@ -155,11 +155,11 @@ class NoopMachine(FtraceMachine):
 
 
 def explore(
-    machine_class, records, budget, examples, steps=CI_STEPS, kernel="fixed", machines=None
+    machine_class, records, budget, examples, steps=CI_STEPS, kernel="fixed", max_steps=None
 ):
-    """Run ``machine_class`` over derandomized examples until ``examples`` or ``budget`` s
-    (or, with ``machines``, until that many machines ran: the no-op twin then runs
-    exactly the examples the full machine did).
+    """Run ``machine_class`` over derandomized examples until ``examples`` ran, ``budget``
+    seconds passed (checked after every step) or, with ``max_steps``, that many steps
+    ran: the no-op twin then runs exactly the steps the full machine did.
 
     The first machine of a size (its boot, and the first check of every
     function) is made and timed before the clock starts: a fuzzing farm pays
@@ -170,20 +170,24 @@ def explore(
     warm.check()
     warm.teardown()
     boot_seconds = time.perf_counter() - started
-    done = {"steps": 0, "examples": 0}
-    current = []
-    clock = {}
+    tally = {"steps": 0, "examples": 0, "finished": 0}
+
+    class Timed(machine_class):
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            tally["examples"] += 1
+
+        def check_invariants(self, settings, output, runtimes):
+            super().check_invariants(settings, output, runtimes)
+            # every check after a rule is a step (the first one is the example's start)
+            tally["steps"] += getattr(self, "bench_started", False)
+            self.bench_started = True
+            tally["wall"], tally["cpu"] = time.perf_counter(), time.process_time()
+            if time.perf_counter() > deadline or tally["steps"] == max_steps:
+                raise OutOfTime()
 
     def factory():
-        if current:
-            done["steps"] += current.pop().steps
-            done["examples"] += 1
-            clock["wall"], clock["cpu"] = time.perf_counter(), time.process_time()
-        if time.perf_counter() > deadline or done["examples"] == machines:
-            raise OutOfTime()
-        m = machine_class(kernel=kernel, functions=records)
-        current.append(m)
-        return m
+        return Timed(kernel=kernel, functions=records)
 
     budget_settings = settings(
         max_examples=examples,
@@ -196,24 +200,20 @@ def explore(
         print_blob=False,
     )
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    clock["wall"], clock["cpu"] = wall0, cpu0
+    tally["wall"], tally["cpu"] = wall0, cpu0
     deadline = wall0 + budget
     try:
         run_state_machine_as_test(factory, settings=budget_settings)
     except OutOfTime:
         pass
-    if current:  # the last example ran to its end
-        done["steps"] += current.pop().steps
-        done["examples"] += 1
-        clock["wall"], clock["cpu"] = time.perf_counter(), time.process_time()
-    wall, cpu = clock["wall"] - wall0, clock["cpu"] - cpu0
-    n = max(done["steps"], 1)
+    wall, cpu = tally["wall"] - wall0, tally["cpu"] - cpu0
+    n = max(tally["steps"], 1)
     return {
-        "examples": done["examples"],
-        "steps": done["steps"],
+        "examples": tally["examples"],
+        "steps": tally["steps"],
         "seconds": round(wall, 4),
         "cpu_seconds": round(cpu, 4),
-        "steps_per_s": round(done["steps"] / wall, 2) if wall else None,
+        "steps_per_s": round(tally["steps"] / wall, 2) if wall else None,
         "cpu_ms_per_step": round(cpu / n * 1e3, 4),
         "first_boot_seconds": round(boot_seconds, 4),
     }
@@ -222,9 +222,10 @@ def explore(
 def scaling(sizes, budget, examples):
     rows = []
     for records in sizes:
+        progress(f"{records} records")
         full = explore(FtraceMachine, records, budget, examples)
         # the no-op twin runs over the same examples (same seed, same draws)
-        noop = explore(NoopMachine, records, budget, examples, machines=full["examples"] or 1)
+        noop = explore(NoopMachine, records, budget, examples, max_steps=full["steps"] or 1)
         ratio = None
         if noop["cpu_ms_per_step"] and full["steps"]:
             ratio = round(full["cpu_ms_per_step"] / noop["cpu_ms_per_step"], 2)
@@ -238,6 +239,11 @@ def scaling(sizes, budget, examples):
             }
         )
     return rows
+
+
+def progress(what):
+    """What is being measured, on stderr (the figures go to ``out``)."""
+    print(f"tramproof bench: {what} ...", file=sys.stderr, flush=True)
 
 
 def golden_length(fix):
@@ -282,6 +288,7 @@ def find(fix, seed_value, cap, steps=CI_STEPS):
 def bugs(ids, seeds, cap):
     rows = []
     for fix in ids:
+        progress(f"hunting {fix}")
         runs = [find(fix, s, cap) for s in range(seeds)]
         found = [(n, t) for n, t in runs if n is not None]
         rows.append(
