@@ -168,9 +168,10 @@ def explore(
     started = time.perf_counter()
     warm = machine_class(kernel=kernel, functions=records)
     warm.check()
+    warm.patterns()  # the pool filters are drawn from, built once per process
     warm.teardown()
     boot_seconds = time.perf_counter() - started
-    tally = {"steps": 0, "examples": 0, "finished": 0}
+    tally = {"steps": 0, "examples": 0, "checked": 0}
 
     class Timed(machine_class):
         def __init__(self, **kwargs):
@@ -180,7 +181,10 @@ def explore(
         def check_invariants(self, settings, output, runtimes):
             super().check_invariants(settings, output, runtimes)
             # every check after a rule is a step (the first one is the example's start)
-            tally["steps"] += getattr(self, "bench_started", False)
+            started = getattr(self, "bench_started", False)
+            tally["steps"] += started
+            if started and getattr(self, "checking", None) is not None:
+                tally["checked"] += len(self.checking)  # functions this step's checks visited
             self.bench_started = True
             tally["wall"], tally["cpu"] = time.perf_counter(), time.process_time()
             if time.perf_counter() > deadline or tally["steps"] == max_steps:
@@ -215,6 +219,7 @@ def explore(
         "cpu_seconds": round(cpu, 4),
         "steps_per_s": round(tally["steps"] / wall, 2) if wall else None,
         "cpu_ms_per_step": round(cpu / n * 1e3, 4),
+        "functions_checked_per_step": round(tally["checked"] / n, 1),
         "first_boot_seconds": round(boot_seconds, 4),
     }
 
@@ -377,7 +382,7 @@ def add_arguments(parser):
     parser.add_argument(
         "--budget",
         type=float,
-        default=20.0,
+        default=10.0,
         help="seconds of exploration per machine per size (default: %(default)s)",
     )
     parser.add_argument(
@@ -486,7 +491,7 @@ def render(report, out):
     out.write(
         f"{'records':>8} {'full steps':>10} {'steps/s':>9} {'ms/step':>9}   "
         f"{'no-op steps':>11} {'steps/s':>9} {'ms/step':>8}   {'full/no-op':>10} "
-        f"{'first boot s':>12}\n"
+        f"{'first boot s':>12} {'checked/step':>12}\n"
     )
     for r in report["scaling"]:
         f, n = r["full"], r["noop"]
@@ -494,7 +499,7 @@ def render(report, out):
             f"{r['records']:>8} {f['steps']:>10} {f['steps_per_s'] or 0:>9.1f} "
             f"{f['cpu_ms_per_step']:>9.3f}   {n['steps']:>11} {n['steps_per_s'] or 0:>9.1f} "
             f"{n['cpu_ms_per_step']:>8.3f}   {r['full_over_noop'] or 0:>9.1f}x "
-            f"{f['first_boot_seconds']:>12.2f}\n"
+            f"{f['first_boot_seconds']:>12.2f} {f['functions_checked_per_step']:>12.1f}\n"
         )
     if report["bugs"]:
         out.write("\ncatalogued bugs found from scratch (ci settings, median over seeds)\n")
