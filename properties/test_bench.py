@@ -44,8 +44,8 @@ def test_json_report_holds_measured_figures():
     for row in report["scaling"]:
         full, noop = row["full"], row["noop"]
         assert full["steps"] > 0 and full["examples"] > 0
-        # the no-op twin ran the very same examples, so the same steps
-        assert (noop["steps"], noop["examples"]) == (full["steps"], full["examples"])
+        # the no-op twin ran the same examples (and further, to time enough steps)
+        assert noop["steps"] >= full["steps"] and noop["examples"] >= full["examples"]
         assert full["cpu_ms_per_step"] > 0 and noop["cpu_ms_per_step"] > 0
         assert row["full_over_noop"] == round(full["cpu_ms_per_step"] / noop["cpu_ms_per_step"], 2)
     (bug,) = report["bugs"]
