@@ -155,6 +155,33 @@ class NoopMachine(FtraceMachine):
         pass
 
 
+class ModelOnlyMachine(FtraceMachine):
+    """FtraceMachine's rules and model with no invariant checked: what the kernel's
+    own work (and the expectation's bookkeeping) costs a step, the floor that no
+    speed-up of the checks can go below."""
+
+    @invariant()
+    def no_warning(self):
+        self.steps += 1
+        self.k.rec_watch.changed.clear()
+        self.touched.clear()
+
+    def accounting(self):
+        pass
+
+    def tramp_hash_matches(self):
+        pass
+
+    def text(self):
+        pass
+
+    def trampolines_load_their_own_ops(self):
+        pass
+
+    def machine_code(self):
+        pass
+
+
 def explore(
     machine_class, records, budget, examples, steps=CI_STEPS, kernel="fixed", max_steps=None
 ):
@@ -236,15 +263,20 @@ def scaling(sizes, budget, examples):
         noop = explore(
             NoopMachine, records, budget, examples, max_steps=max(full["steps"], NOOP_STEPS)
         )
-        ratio = None
+        # the model alone, on exactly the full machine's steps
+        model = explore(ModelOnlyMachine, records, budget, examples, max_steps=full["steps"])
+        ratio = model_ratio = None
         if noop["cpu_ms_per_step"] and full["steps"]:
             ratio = round(full["cpu_ms_per_step"] / noop["cpu_ms_per_step"], 2)
+            model_ratio = round(model["cpu_ms_per_step"] / noop["cpu_ms_per_step"], 2)
         rows.append(
             {
                 "records": records,
                 "full": full,
                 "noop": noop,
+                "model": model,
                 "full_over_noop": ratio,
+                "model_over_noop": model_ratio,
                 "peak_rss_mib": peak_rss_mib(),
             }
         )
@@ -497,7 +529,7 @@ def render(report, out):
     out.write(
         f"{'records':>8} {'full steps':>10} {'steps/s':>9} {'ms/step':>9}   "
         f"{'no-op steps':>11} {'steps/s':>9} {'ms/step':>8}   {'full/no-op':>10} "
-        f"{'first boot s':>12} {'checked/step':>12}\n"
+        f"{'model ms/step':>13} {'model/no-op':>11} {'first boot s':>12} {'checked/step':>12}\n"
     )
     for r in report["scaling"]:
         f, n = r["full"], r["noop"]
@@ -505,6 +537,7 @@ def render(report, out):
             f"{r['records']:>8} {f['steps']:>10} {f['steps_per_s'] or 0:>9.1f} "
             f"{f['cpu_ms_per_step']:>9.3f}   {n['steps']:>11} {n['steps_per_s'] or 0:>9.1f} "
             f"{n['cpu_ms_per_step']:>8.3f}   {r['full_over_noop'] or 0:>9.1f}x "
+            f"{r['model']['cpu_ms_per_step']:>13.3f} {r['model_over_noop'] or 0:>10.1f}x "
             f"{f['first_boot_seconds']:>12.2f} {f['functions_checked_per_step']:>12.1f}\n"
         )
     if report["bugs"]:

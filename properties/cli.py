@@ -4,6 +4,7 @@
     tramproof bugs                         list the catalogue of known bugs
     tramproof fuzz [--minutes M] ...       run the state machine for a budget, report failures
     tramproof replay REPORT [--kernel K]   replay a report (or a golden program)
+    tramproof bench [--json] [--plot FILE] speed and scale figures
 
 Exit codes: 0 the `fixed` kernel (or every kernel asked for, when `fixed`
 is not among them) passed every scenario, the fuzz found nothing, or the
@@ -17,8 +18,8 @@ import sys
 from pathlib import Path
 
 from model import fixes
+from properties import bench, profiles, report
 from properties import fuzz as fuzzing
-from properties import profiles, report
 from properties.database import DatabaseError, open_database
 from properties.replay import ReplayError, replay
 from properties.scenarios import SCENARIOS, run
@@ -162,6 +163,7 @@ def main(argv=None, out=sys.stdout):
     p.add_argument("--kernel", help=KERNEL_HELP + " (default: the report's, else fixed)")
     p.add_argument("--variant", metavar="FILE", help="functions replacing model functions")
     p.set_defaults(run=replay_program)
+    bench.add_arguments(sub.add_parser("bench", help="speed and scale figures (see README)"))
     args = parser.parse_args(argv)
     try:
         return args.run(args, out)

@@ -48,6 +48,12 @@ def test_json_report_holds_measured_figures():
         assert noop["steps"] >= full["steps"] and noop["examples"] >= full["examples"]
         assert full["cpu_ms_per_step"] > 0 and noop["cpu_ms_per_step"] > 0
         assert row["full_over_noop"] == round(full["cpu_ms_per_step"] / noop["cpu_ms_per_step"], 2)
+        # the model alone ran exactly the full machine's steps
+        model = row["model"]
+        assert model["steps"] == full["steps"] and model["cpu_ms_per_step"] > 0
+        assert row["model_over_noop"] == round(
+            model["cpu_ms_per_step"] / noop["cpu_ms_per_step"], 2
+        )
     (bug,) = report["bugs"]
     assert bug["fix"] == "tramp-loop" and bug["found"] == 1
     assert isinstance(bug["median_examples"], int) and bug["median_seconds"] > 0
