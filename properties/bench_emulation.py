@@ -20,20 +20,28 @@ from model.arch.x86.emu import PARENT_BASE, STACK_TOP
 from properties.x86_rig import Rig
 
 
-def per_call(fn, calls):
-    """Median of 5 batches, in microseconds per call."""
-    fn()
-    times = []
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        times.append((time.perf_counter() - start) / calls * 1e6)
-    return sorted(times)[2]
+def per_call(fns, calls, batches=5):
+    """For each of ``fns``, the median over ``batches`` of microseconds per call.
+
+    The batches of the functions alternate, so that a change in the
+    machine's speed during the measurement (another process, the clock)
+    falls on all of them alike rather than on whichever ran last.
+    """
+    for fn in fns:
+        fn()
+    times = [[] for _ in fns]
+    for _ in range(batches):
+        for fn, spent in zip(fns, times, strict=True):
+            start = time.perf_counter()
+            for _ in range(calls):
+                fn()
+            spent.append((time.perf_counter() - start) / calls * 1e6)
+    return [sorted(spent)[batches // 2] for spent in times]
 
 
 def measure(calls=3000, mcount=False):
-    """{recorded_us, bare_us, ratio, calls, build} for one traced call (median of 5 batches)."""
+    """{recorded_us, bare_us, ratio, calls, build} for one traced call (median of 5
+    alternating batches each)."""
     r = Rig(fentry=not mcount)
     ops = r.new_ops(True, dynamic=False, func=r.callbacks[0])
     r.k.arch_ftrace_update_trampoline(ops)
@@ -59,8 +67,7 @@ def measure(calls=3000, mcount=False):
     bare_call()
     assert bare.reg_read(X.UC_X86_REG_RIP) == parent
 
-    recorded = per_call(lambda: emu.call(r.site, parent), calls)
-    plain = per_call(bare_call, calls)
+    recorded, plain = per_call([lambda: emu.call(r.site, parent), bare_call], calls)
     return {
         "build": "mcount" if mcount else "fentry",
         "calls": calls,
