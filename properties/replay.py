@@ -83,8 +83,9 @@ def take(m, line):
 
 
 def read_program(text):
-    """The steps of a program as `Finding.render()` writes it ("  1. step" lines)."""
-    steps = [m.group(1) for m in re.finditer(r"(?m)^\s+\d+\. (.+)$", text)]
+    """The steps of a program as `Finding.render()` or a report writes it ("  1. step" lines)."""
+    # a step may carry a "    # note" (a report says what a registration registered)
+    steps = [m.group(1) for m in re.finditer(r"(?m)^\s+\d+\. (.+?)(?:\s+# .*)?$", text)]
     if not steps:
         raise ReplayError("no numbered steps in the program")
     for line in steps:

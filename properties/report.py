@@ -17,8 +17,13 @@ import hypothesis
 from model import fixes
 from model.include.linux.ftrace import (
     FTRACE_OPS_FL_ALLOC_TRAMP,
+    FTRACE_OPS_FL_DYNAMIC,
+    FTRACE_OPS_FL_RECURSION_SAFE,
     FTRACE_OPS_FL_SAVE_REGS,
+    FTRACE_OPS_FL_SAVE_REGS_IF_SUPPORTED,
+    FTRACE_OPS_FL_STUB,
     MCOUNT_INSN_SIZE,
+    OPS_FLAG_NAMES,
     REC_FLAG_NAMES,
     flag_names,
     ftrace_rec_count,
@@ -61,6 +66,7 @@ class Report:
     after: list = field(default_factory=list)
     trampolines: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
+    notes: list = field(default_factory=list)  # per step: what a registration registered
     error: str = ""  # for a failure replay does not reproduce: what hypothesis printed
     tramproof: str = field(default_factory=version)
     hypothesis: str = hypothesis.__version__
@@ -122,7 +128,10 @@ class Report:
             f"known bug: {known}",
             "",
             f"steps ({len(self.steps)}, the last one fails):",
-            *(f"  {i}. {step}" for i, step in enumerate(self.steps, 1)),
+            *(
+                f"  {i}. {step}" + (f"    # {note}" if note else "")
+                for i, (step, note) in enumerate(zip_notes(self.steps, self.notes), 1)
+            ),
             "",
             f"failure ({self.invariant}):",
             *(f"  {line}" for line in self.message.splitlines()),
@@ -170,6 +179,10 @@ def test_{self.test_name}():
     found = replay(CONFIG["kernel"], STEPS, CONFIG["overrides"])
     assert found is None, f"step {{found[1]}} of {{len(STEPS)}}: {{found[0]}}"
 '''
+
+
+def zip_notes(steps, notes):
+    return zip(steps, [*notes, *[""] * (len(steps) - len(notes))], strict=False)
 
 
 def describe_fix(fix_id):
@@ -228,6 +241,35 @@ def step_ops(m, line):
     if action == "filter":
         return [m.ops_named(groups[1]).name]
     return []
+
+
+USER_FLAGS = (
+    FTRACE_OPS_FL_DYNAMIC
+    | FTRACE_OPS_FL_SAVE_REGS
+    | FTRACE_OPS_FL_SAVE_REGS_IF_SUPPORTED
+    | FTRACE_OPS_FL_RECURSION_SAFE
+    | FTRACE_OPS_FL_STUB
+)
+
+
+def registration(m, line):
+    """For a step that registers an ops: the ops, the flags its user set and its
+    hashes as the step finds them (``kprobe [SAVE_REGS] filter={f3} notrace={}``)."""
+    action, groups = parse(line)
+    if action not in ("register", "function_on", "graph_on"):
+        return ""
+    user = groups[0] if action == "register" else action.split("_")[0]  # function, graph
+    ops = m.ops_of(user)
+    names = m.k.emu.function_name
+
+    def ips(hash_):
+        return "{" + ", ".join(sorted((names(ip) for ip in hash_.ips), key=natural)) + "}"
+
+    flags = flag_names(ops.flags & USER_FLAGS, OPS_FLAG_NAMES)
+    return (
+        f"{ops.name} [{flags or '0'}] filter={ips(ops.filter_hash)} "
+        f"notrace={ips(ops.notrace_hash)}"
+    )
 
 
 def involved(m, message, last_step, changed):
@@ -293,9 +335,12 @@ def build(kernel, steps, overrides=None, **meta):
     m = FtraceMachine(kernel=kernel, overrides=overrides)
     failed = None
     before = {}
+    notes = []
     for number, line in enumerate([None, *steps]):
         if number == len(steps):
             before = snapshot(m)
+        if line is not None:
+            notes.append(registration(m, line))
         failed = take_and_check(m, line)
         if failed and number < len(steps):
             raise ReplayError(f"the program fails at step {number}, before its last")
@@ -316,6 +361,7 @@ def build(kernel, steps, overrides=None, **meta):
         message=message,
         ops=ops,
         functions=functions,
+        notes=notes,
         before=rows_before,
         after=rows_after,
         trampolines=trampolines(m, ops, rows_before + rows_after),
