@@ -28,13 +28,14 @@ from pathlib import Path
 
 import hypothesis
 import unicorn
-from hypothesis import HealthCheck, Phase, seed, settings
+from hypothesis import Phase, seed, settings
 from hypothesis.stateful import invariant, run_state_machine_as_test
 
 from model import fixes
 from properties import bench_emulation
 from properties import strategies as S
 from properties.expectation import Expectation, User
+from properties.hunt import HUNT
 from properties.machine import OPS_USERS, FtraceMachine
 from properties.users import USERS
 
@@ -221,15 +222,9 @@ def explore(
     def factory():
         return Timed(kernel=kernel, functions=records)
 
+    # a hunt's settings (derandomized, no database): the same examples every run
     budget_settings = settings(
-        max_examples=examples,
-        stateful_step_count=steps,
-        derandomize=True,
-        database=None,
-        deadline=None,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-        print_blob=False,
+        HUNT, max_examples=examples, stateful_step_count=steps, phases=[Phase.generate]
     )
     wall0, cpu0 = time.perf_counter(), time.process_time()
     tally["wall"], tally["cpu"] = wall0, cpu0
@@ -305,16 +300,13 @@ def find(fix, seed_value, cap, steps=CI_STEPS):
         return FtraceMachine(kernel=kernel)
 
     factory = seed(seed_value)(factory)
+    # a hunt's settings, seeded instead of derandomized
     find_settings = settings(
+        HUNT,
         max_examples=cap,
         stateful_step_count=steps,
         derandomize=False,
-        database=None,
-        deadline=None,
         phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-        report_multiple_bugs=False,
-        print_blob=False,
     )
     start = time.perf_counter()
     try:
