@@ -223,6 +223,8 @@ class FtraceMachine(RuleBasedStateMachine):
     def require(self, condition, message):
         """Fail the step with ``message`` unless ``condition`` holds.
 
+        A check in a hot loop tests first and calls ``require(False, ...)``
+        only when it fails, so that a passing check formats no message.
         Every check fails from this one line, so that hypothesis sees one
         kind of failure and may shrink a program from one invariant's failure
         to another's, which gives shorter programs.
@@ -330,7 +332,7 @@ class FtraceMachine(RuleBasedStateMachine):
         self.do_set_filter(ops, buf, reset, notrace)
 
     def patterns(self):
-        """S.patterns(self.exp.names, self.dead_names), without a walk over every name."""
+        """The filter patterns this machine draws from (S.pattern_strategy)."""
         return S.pattern_strategy(self.functions, self.module_names, self.live_modular)
 
     def do_set_filter(self, ops, buf, reset, notrace):
@@ -552,13 +554,11 @@ class FtraceMachine(RuleBasedStateMachine):
         for identity in probes:
             self.check_run(identity, by_ptr)
 
-    def check_run(self, identity, by_ptr=None):
+    def check_run(self, identity, by_ptr):
         name = self.exp.live[identity]
         tracers = self.tracers(identity) if self.exp.ftrace_enabled else []
         result, calls = self.sys.run_callbacks(name)
         want = [t for t in tracers if t != "graph"]  # sorted, as tracers are
-        if by_ptr is None:
-            by_ptr = {self.ops_of(u).ptr: u for u in self.exp.users if u != "graph"}
         got = sorted(by_ptr.get(inv.op, hex(inv.op)) for inv in calls)
         if got != want:
             self.require(False, f"{name}: callbacks of {got} ran, expected {want}")

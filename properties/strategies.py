@@ -24,21 +24,9 @@ filtered_ops = st.one_of(
 sysctl_values = st.sampled_from([0, 1])
 
 
-def patterns(live, dead):
-    """A filter pattern: a function name (live or of an unloaded module) or a glob.
-
-    Half the time a live module function: modules are where functions come
-    and go (stale entries, reused addresses), and they are few among the names.
-    """
-    everything = st.sampled_from(sorted(set(live) | set(dead) | set(GLOBS)))
-    modular = sorted(n for n in live if n.startswith("mod"))
-    return st.one_of(st.sampled_from(modular), everything) if modular else everything
-
-
-# patterns() builds a sorted list of every name on each draw: O(records).
-# The state machine draws from the same strategy, kept as functions come:
-# vmlinux's names are fixed per size and module names only ever join the
-# pool (an unloaded module's names stay, as dead names), so the sampled
+# A sorted list of every name, built on each draw, would be O(records) a
+# step.  vmlinux's names are fixed per size and module names only ever join
+# the pool (an unloaded module's names stay, as dead names), so the sampled
 # list of a given (vmlinux size, module names) is built once per process.
 _POOLS = {}
 _POOLS_KEPT = 64
@@ -50,9 +38,13 @@ def vmlinux_names(functions):
 
 
 def pattern_strategy(functions, module_names, live_modular):
-    """patterns(live, dead), drawing the same, for a machine whose vmlinux has
-    ``functions`` functions f0.. and whose modules' function names (live or
-    unloaded) are ``module_names`` (a frozenset), ``live_modular`` of them live.
+    """A filter pattern: a function name (live or of an unloaded module) or a glob.
+
+    Half the time a live module function: modules are where functions come
+    and go (stale entries, reused addresses), and they are few among the
+    names.  For a machine whose vmlinux has ``functions`` functions f0.. and
+    whose modules' function names (live or unloaded) are ``module_names`` (a
+    frozenset), ``live_modular`` of them live.
     """
     key = (functions, module_names)
     everything = _POOLS.get(key)
