@@ -171,14 +171,14 @@ def worker(tasks, results, config):
     signal.signal(signal.SIGTERM, request_stop)
     overrides = load_variant(config.variant) if config.variant else None
     db = open_database(config.db, warn=lambda w: results.put(("warn", w)))
+
+    def progress(examples, steps):
+        results.put(("progress", examples, steps))
+
     while not STOP["requested"]:
         task = tasks.get()
         if task is None:
             break
-
-        def progress(examples, steps):
-            results.put(("progress", examples, steps))
-
         results.put(("done", run_batch(task, config, overrides, db, progress)))
     results.put(("exit", os.getpid()))
 
@@ -255,9 +255,9 @@ class Log:
         self.out.write(f"[{time.monotonic() - self.start:7.1f}s] {text}\n")
         self.out.flush()
 
-    def status(self, run, config, failures, force=False):
+    def status(self, run, config, failures):
         now = time.monotonic()
-        if not self.tty or (now - self.drawn < 0.5 and not force):
+        if not self.tty or now - self.drawn < 0.5:
             return
         self.drawn = now
         elapsed = now - self.start
@@ -431,7 +431,7 @@ def fuzz(config, out, tty=None):
 
 
 def describe(rep):
-    return rep.known[0] if getattr(rep, "known", None) else f"new ({rep.invariant})"
+    return rep.known[0] if rep.known else f"new ({rep.invariant})"
 
 
 def record(run, config, overrides, result, report_dir, log):
@@ -464,7 +464,7 @@ def record(run, config, overrides, result, report_dir, log):
         write_atomic(report_dir / f"test_{rep.test_name}.py", rep.to_test())
     log.event(f"failure in batch {result.index} on {result.kernel}: {rep.verdict}")
     log.event(f"  report: {report_dir / (rep.slug + '.txt')}")
-    if getattr(rep, "known", None):
+    if rep.known:
         run.mask.add(rep.known[0])
         log.event(f"  known bug {rep.known[0]}: from now on batches run {run.current_kernel()}")
 

@@ -29,7 +29,7 @@ from model.include.linux.ftrace import (
     ftrace_rec_count,
 )
 from properties.machine import FtraceMachine
-from properties.replay import ReplayError, parse, take_and_check
+from properties.replay import ReplayError, parse, read_program, take_and_check
 from properties.x86_checks import call_target
 
 FORMAT = 1  # bump when a report can no longer be read by the previous reader
@@ -395,8 +395,6 @@ def read(text):
     ReportError for a report that cannot be parsed or was written in
     another format; golden programs (no header) give kernel None.
     """
-    from properties.replay import read_program
-
     if text.lstrip().startswith("{"):
         try:
             data = json.loads(text)
