@@ -4,12 +4,13 @@ Compared field by field (records, indexes, ops, the kernel's globals, the
 expectation) and byte by byte (every mapped region of emulated memory).
 """
 
-from hypothesis import HealthCheck, Phase, settings
+from hypothesis import Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 from unicorn import x86_const as X
 
 from model.include.linux.ftrace import ftrace_ops
 from properties import boot
+from properties.hunt import HUNT
 from properties.machine import FtraceMachine
 from properties.replay import take
 
@@ -138,15 +139,7 @@ def test_kernels_after_hypothesis_runs_are_fresh_boots():
     fresh.teardown()
     run_state_machine_as_test(
         lambda: FtraceMachine(kernel="fixed", functions=6),
-        settings=settings(
-            max_examples=8,
-            stateful_step_count=20,
-            derandomize=True,
-            database=None,
-            deadline=None,
-            phases=[Phase.generate],
-            suppress_health_check=list(HealthCheck),
-        ),
+        settings=settings(HUNT, max_examples=8, stateful_step_count=20, phases=[Phase.generate]),
     )
     again = FtraceMachine(kernel="fixed", functions=6)
     assert again.k is fresh.k

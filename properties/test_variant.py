@@ -1,9 +1,10 @@
 """Variant files: what loads, what is refused, and that a broken revision fails the suite."""
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import settings
 from hypothesis.stateful import run_state_machine_as_test
 
+from properties.hunt import HUNT
 from properties.machine import FtraceMachine
 from properties.variant import VariantError, load_variant
 
@@ -50,13 +51,6 @@ def test_the_example_variant_fails_the_state_machine():
         run_state_machine_as_test(
             lambda: FtraceMachine(kernel="fixed", overrides=overrides),
             settings=settings(
-                max_examples=200,
-                stateful_step_count=30,
-                derandomize=True,
-                database=None,
-                deadline=None,
-                suppress_health_check=list(HealthCheck),
-                report_multiple_bugs=False,
-                phases=["generate"],
+                HUNT, max_examples=200, stateful_step_count=30, phases=["generate"]
             ),
         )
