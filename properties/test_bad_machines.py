@@ -13,8 +13,8 @@ from model.include.linux.ftrace import (
     FTRACE_FL_TRAMP_EN,
 )
 from properties.machine import INVARIANTS, FtraceMachine
-from properties.replay import replay, take
 from properties.x86_checks import trampoline_size
+from tramproof.replay import replay, take
 
 STACK_ON_F0 = [
     "ftrace_set_filter(stack_trace, 'f0', reset=0)",

@@ -10,9 +10,9 @@ from unicorn import x86_const as X
 
 from model.include.linux.ftrace import ftrace_ops
 from properties import boot
-from properties.hunt import HUNT
 from properties.machine import FtraceMachine
-from properties.replay import take
+from tramproof.hunt import HUNT
+from tramproof.replay import take
 
 REGS = "RAX RBX RCX RDX RSI RDI RBP RSP R8 R9 R10 R11 R12 R13 R14 R15 RIP EFLAGS".split()
 PROGRAM = [

@@ -17,8 +17,8 @@ import hypothesis
 import pytest
 
 from model import fixes
-from properties.hunt import hunt
-from properties.replay import replay
+from tramproof.hunt import hunt
+from tramproof.replay import replay
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from model.vmlinux import model_functions
 from properties import strategies as S
 from properties.machine import FtraceMachine
-from properties.replay import take
+from tramproof.replay import take
 
 NARROW = [
     "ftrace_set_filter(kprobe, 'f3', reset=0)",

@@ -17,15 +17,16 @@ import os
 import sys
 from pathlib import Path
 
+import properties
 from model import fixes
-from properties import bench, profiles, report
-from properties import fuzz as fuzzing
-from properties.database import DatabaseError, open_database
-from properties.replay import ReplayError, replay
 from properties.scenarios import SCENARIOS, run
 from properties.variant import VariantError, load_variant
+from tramproof import bench, profiles, report
+from tramproof import fuzz as fuzzing
+from tramproof.database import DatabaseError, open_database
+from tramproof.replay import ReplayError, replay
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(properties.__file__).parent / "golden"
 
 SEED = "c7e999f1d2a78dba"
 KERNEL_HELP = "as-posted or fixed, then +<fix id> or -<fix id> any number of times"

@@ -32,12 +32,12 @@ from hypothesis import Phase, seed, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from model import fixes
-from properties import report as reports
-from properties.database import open_database
-from properties.hunt import HUNT, kernel_steps, program_of
 from properties.machine import FtraceMachine
-from properties.replay import ReplayError, minimize, replay
 from properties.variant import load_variant
+from tramproof import report as reports
+from tramproof.database import open_database
+from tramproof.hunt import HUNT, kernel_steps, program_of
+from tramproof.replay import ReplayError, minimize, replay
 
 BATCH = 50  # examples per batch: a few seconds of work, the unit of dispatch
 GRACE = 10  # seconds the coordinator waits for workers after a signal

@@ -29,8 +29,8 @@ from model.include.linux.ftrace import (
     ftrace_rec_count,
 )
 from properties.machine import FtraceMachine
-from properties.replay import ReplayError, parse, read_program, take_and_check
 from properties.x86_checks import call_target
+from tramproof.replay import ReplayError, parse, read_program, take_and_check
 
 FORMAT = 1  # bump when a report can no longer be read by the previous reader
 SEED_PATCH = "c7e999f1d2a78dba"
@@ -169,7 +169,7 @@ passes while the fix is in the catalogue.
 """
 
 from properties.machine import CONFIG
-from properties.replay import replay
+from tramproof.replay import replay
 
 STEPS = [
 {steps}]

@@ -5,7 +5,7 @@ import io
 import pytest
 
 from model import fixes
-from properties.cli import GOLDEN, main
+from tramproof.cli import GOLDEN, main
 
 
 def test_scenarios_verdict_on_both_kernels():

@@ -13,12 +13,12 @@ import pytest
 from hypothesis.database import choices_from_bytes
 
 from model import fixes
-from properties import report
-from properties.cli import main
-from properties.fuzz import Config
-from properties.fuzz import fuzz as run_fuzz
+from tramproof import report
+from tramproof.cli import main
+from tramproof.fuzz import Config
+from tramproof.fuzz import fuzz as run_fuzz
 
-ROOT = Path(__file__).parent.parent
+ROOT = Path(__file__).parent.parent.parent
 
 
 def fuzz(tmp_path, *args, name="reports"):
@@ -173,7 +173,7 @@ def test_a_corrupt_database_entry_is_skipped_with_a_warning_and_kept(tmp_path):
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_stops_the_run_and_keeps_what_it_found(tmp_path, signum):
     reports, db = tmp_path / "reports", tmp_path / "db"
-    command = [sys.executable, "-m", "properties.cli", "fuzz", "--kernel", "as-posted",
+    command = [sys.executable, "-m", "tramproof.cli", "fuzz", "--kernel", "as-posted",
                "--minutes", "5", "--seed", "1", "--db", str(db), "--report-dir", str(reports)]
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)  # fmt: skip
     lines = []

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from model import fixes
-from properties.cli import main
+from tramproof.cli import main
 
 KERNEL = f"fixed-{fixes.SYSCTL_ORDER}"
 

@@ -5,8 +5,8 @@ import re
 from pathlib import Path
 
 from model import fixes
-from properties import report
 from properties.test_bugs import read_golden
+from tramproof import report
 
 GOLDEN = Path(__file__).parent / "golden" / "report-tramp-owner.txt"
 KERNEL = f"fixed-{fixes.TRAMP_OWNER}"
