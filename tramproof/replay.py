@@ -93,10 +93,21 @@ def read_program(text):
     return steps
 
 
+def crash(error):
+    """A failure's words for an exception the kernel's code raised (an oops, in kernel terms)."""
+    return f"exception: {type(error).__name__}: {error}".rstrip(": ")
+
+
+# what the kernel's code (the model, or a variant's functions) may raise: a
+# crash of the code under test, so a failure like any other; KeyboardInterrupt
+# is a stop and goes through
+CRASHES = (Exception, SystemExit, GeneratorExit)
+
+
 def first_failure(m):
     """Run every invariant, in hypothesis's order: (invariant, message) of the first
     that fails, else None.  An emulation fault is a failure of the invariant
-    whose emulated call faulted, with its own words."""
+    whose emulated call faulted, with its own words; so is any other exception."""
     for name in INVARIANTS:
         try:
             getattr(m, name)()
@@ -104,21 +115,28 @@ def first_failure(m):
             return name, str(error)
         except EmulationFault as fault:
             return name, f"emulation fault: {fault}"
+        except CRASHES as error:
+            return name, crash(error)
     return None
 
 
 def take_and_check(m, line):
     """One step and the invariants after it; (invariant, message) or None.
 
-    A step whose own emulation faults fails as invariant "step".
+    A step whose own emulation faults, or whose code raises, fails as
+    invariant "step".
     """
     if line is not None:
         try:
             take(m, line)
+        except ReplayError:
+            raise
         except AssertionError as error:
             return "step", str(error)
         except EmulationFault as fault:
             return "step", f"emulation fault: {fault}"
+        except CRASHES as error:
+            return "step", crash(error)
     return first_failure(m)
 
 
@@ -134,6 +152,10 @@ def replay(kernel, steps, overrides=None):
         if failed:
             return failed[1].splitlines()[0], number
     return None
+
+
+def is_crash(message):
+    return message.startswith("exception: ")
 
 
 def deletions(n):
@@ -164,9 +186,10 @@ def minimize(kernel, steps, overrides=None, stop=lambda: False):
             candidate = [s for i, s in enumerate(steps) if i not in cut]
             try:
                 result = replay(kernel, candidate, overrides)
-            except (ReplayError, KeyError):
+            except ReplayError:
                 continue
-            if result is not None:
+            # a crash stands in for the failure only when the failure is one
+            if result is not None and is_crash(result[0]) == is_crash(found[0]):
                 steps, found, shrinking = candidate[: result[1]], result, True
                 break
     return steps, found[0]

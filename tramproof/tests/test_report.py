@@ -48,4 +48,4 @@ def test_what_the_report_says():
 def test_text_and_json_read_back_to_the_same_program():
     rep = sample()
     for text in (rep.to_text(), rep.to_json()):
-        assert report.read(text) == (KERNEL, rep.steps, "accounting")
+        assert report.read(text) == report.Recorded(KERNEL, rep.steps, "accounting", None)
