@@ -109,7 +109,12 @@ class Report:
     def verdict(self):
         where = ", ".join(self.functions) or "no function"
         who = ", ".join(self.ops) or "no ops"
-        first = self.message.splitlines()[0]
+        lines = self.message.splitlines()
+        first = lines[0]
+        # an ftrace_bug further down says more than the warning before it
+        bug = next((line.strip() for line in lines[1:] if "ftrace_bug" in line), "")
+        if bug and "ftrace_bug" not in first:
+            first += f" (then {bug})"
         if self.fault:
             return f"emulation fault in {self.invariant} for {who} at {where}: {first[17:]}"
         return f"{self.invariant} fails for {who} at {where}: {first}"

@@ -49,3 +49,10 @@ def test_text_and_json_read_back_to_the_same_program():
     rep = sample()
     for text in (rep.to_text(), rep.to_json()):
         assert report.read(text) == report.Recorded(KERNEL, rep.steps, "accounting", None)
+
+
+def test_the_verdict_keeps_an_ftrace_bug_line():
+    rep = sample()
+    rep.invariant = "no_warning"
+    rep.message = "the kernel warned: FTRACE_WARN_ON: x\n  WARN_ON: y\n  ftrace_bug: bad"
+    assert rep.verdict.endswith("FTRACE_WARN_ON: x (then ftrace_bug: bad)")
