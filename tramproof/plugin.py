@@ -1,15 +1,16 @@
-"""The pytest plugin: hypothesis profiles and the --kernel/--variant options.
+"""The pytest plugin: the --kernel/--variant options and tramproof's hypothesis profiles.
 
 Registered through the ``pytest11`` entry point, so that the regression
 tests `tramproof fuzz` writes run wherever tramproof is installed, not only
-inside this repository.
+inside this repository.  It registers the profiles (``--hypothesis-profile
+ci`` works anywhere) but loads none: which one a session runs is the
+choice of the project's conftest.py, not of every project that has
+tramproof installed.
 """
 
 import pytest
 
-from tramproof import profiles
-
-profiles.load()
+import tramproof.profiles  # noqa: F401  (registers dev, ci and nightly)
 
 
 def pytest_addoption(parser):
