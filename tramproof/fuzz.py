@@ -316,7 +316,7 @@ def on_plain(run_kernel, kernel, steps, overrides):
         return f"{where}: the program cannot run ({why})"
     if found is None:
         return f"{where}: holds; it shows only with the masked fix(es) {', '.join(masked)}"
-    return f"{where}: fails too, at step {found[1]} of {len(steps)}: {found[0]}"
+    return f"{where}: fails, at step {found[1]} of {len(steps)}: {found[0]}"
 
 
 def worker(conn, config, parent):
@@ -330,15 +330,20 @@ def worker(conn, config, parent):
     def send(*message):
         conn.send(message)
 
-    db = open_database(config.db, warn=lambda w: send("warn", w))
-    while not STOP["requested"]:
-        try:
-            task = conn.recv()
-        except (EOFError, OSError):
-            break
-        if task is None:
-            break
-        send("done", run_batch(task, config, overrides, db, lambda e, s: send("progress", e, s)))
+    try:
+        db = open_database(config.db, warn=lambda w: send("warn", w))
+        while not STOP["requested"]:
+            try:
+                task = conn.recv()
+            except (EOFError, OSError):
+                break
+            if task is None:
+                break
+            progress = lambda e, s: send("progress", e, s)  # noqa: E731
+            send("done", run_batch(task, config, overrides, db, progress))
+    except Exception as error:  # the worker's own machinery, not the kernel: no answer
+        with contextlib.suppress(OSError):
+            send("fault", f"a worker failed: {type(error).__name__}: {error}")
     conn.close()
 
 
@@ -361,6 +366,7 @@ class Run:
     signals: int = 0
     fault: str = ""  # why the run could not answer, if it could not
     cut: list = field(default_factory=list)  # batches the stop cut
+    planned: int = 0  # examples of the batches handed out, less those they did not run
 
     def current_kernel(self):
         """The run's kernel with the masked fixes, always in the run kernel's notation."""
@@ -489,6 +495,7 @@ class Worker:
         self.process.start()
         theirs.close()
         self.batch = None
+        self.examples = 0
         self.bound = None
 
     def kill(self):
@@ -540,7 +547,6 @@ def fuzz(config, out, tty=None):
         f"database {config.db or 'none'}, reports in {report_dir}"
     )
     workers = []
-    planned = 0  # examples of the batches handed out
     next_index = 0
     reused = set()
     stopped_at = None
@@ -572,7 +578,7 @@ def fuzz(config, out, tty=None):
                     break
                 n = BATCH
                 if config.examples is not None:
-                    n = min(BATCH, config.examples - planned)
+                    n = min(BATCH, config.examples - run.planned)
                     if n <= 0:
                         break
                 kernel = run.current_kernel()
@@ -587,9 +593,9 @@ def fuzz(config, out, tty=None):
                 except OSError:
                     run.fault = f"worker {w.process.pid} was lost before batch {next_index}"
                     break
-                w.batch = next_index
+                w.batch, w.examples = next_index, n
                 w.bound = now + batch_bound(config, end - now if end else None, n)
-                planned += n
+                run.planned += n
                 next_index += 1
             busy = [w for w in workers if w.batch is not None]
             if not busy:
@@ -646,10 +652,13 @@ def handle(message, w, run, config, report_dir, log):
         if message[1] not in run.warnings:
             run.warnings.append(message[1])
             log.event(f"warning: {message[1]}")
+    elif kind == "fault":
+        run.fault = run.fault or message[1]
     elif kind == "done":
         result = message[1]
         w.batch = None
         run.batches += 1
+        run.planned -= w.examples - result.examples
         if result.fault:
             run.fault = run.fault or result.fault
             log.event(f"batch {result.index}: {result.fault}")
