@@ -55,7 +55,7 @@ from properties.machine import FtraceMachine
 from properties.variant import load_variant
 from tramproof import exits
 from tramproof import report as reports
-from tramproof.database import DatabaseFault, open_database
+from tramproof.database import DatabaseError, DatabaseFault, open_database
 from tramproof.hunt import HUNT, kernel_steps, program_of
 from tramproof.replay import CRASHES, ReplayError, minimize, replay
 
@@ -341,6 +341,9 @@ def worker(conn, config, parent):
                 break
             progress = lambda e, s: send("progress", e, s)  # noqa: E731
             send("done", run_batch(task, config, overrides, db, progress))
+    except DatabaseError as error:  # the database went away since the run checked it
+        with contextlib.suppress(OSError):
+            send("fault", str(error))
     except Exception as error:  # the worker's own machinery, not the kernel: no answer
         with contextlib.suppress(OSError):
             send("fault", f"a worker failed: {type(error).__name__}: {error}")

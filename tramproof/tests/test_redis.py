@@ -98,7 +98,8 @@ def test_a_server_gone_before_the_first_batch_is_no_answer(tmp_path, monkeypatch
         code, out, found = fuzz(tmp_path, "gone", "--seed", "2", "--examples", "50", "--db", url)
     assert code == exits.UNANSWERED, out
     verdict = out.splitlines()[-1]
-    assert verdict.startswith(f"verdict: could not answer: the example database {url} failed")
+    assert verdict.startswith("verdict: could not answer: ") and "example database" in verdict
+    assert url in verdict
     assert not found  # nothing reported as a failure of the kernel
 
 
