@@ -1,9 +1,11 @@
 """kernel/trace/ftrace.c at the patch: the dynamic ftrace core.
 
-Each function models the C function of the same name, at the seed's base
-with the seed applied (see model/DEVIATIONS.md for how the base was
-rebuilt).  A catalogued fix changes a function only under
-``k.fixed(FIX_ID)``, so the base text stays readable beside the fixed one.
+Each function models the C function of the same name and cites the line
+that opens it in ``linux-3.17.0+seed/kernel/trace/ftrace.c`` (the reference
+trees are described in model/DEVIATIONS.md).  The model's own form is the
+seed on its merge-window base (``as-posted``); a catalogued fix changes a
+function only under ``k.fixed(FIX_ID)``, and its branch cites the tree its
+fixed form comes from, so the base text stays readable beside the fixed one.
 Every function takes the kernel ``k`` first; the kernel's globals are
 attributes of ``k`` (``k.ftrace_ops_list``, ``k.ftrace_enabled``, ...).
 
@@ -11,8 +13,6 @@ The mutexes (ftrace_lock, regex_lock) are not modelled: the model is
 single-threaded and every entry point runs to completion, as it does under
 ftrace_lock in the kernel.
 """
-
-import fnmatch
 
 from model import fixes
 from model.include.linux.ftrace import (
@@ -68,6 +68,20 @@ def WARN_ON(k, condition, message="WARN_ON"):
     return bool(condition)
 
 
+def WARN_ON_ONCE(k, condition, message="WARN_ON_ONCE"):
+    """WARN_ON_ONCE(): WARN_ON() that prints only the first time this call site fires.
+
+    Not a C function: include/asm-generic/bug.h, not in the reference trees;
+    used by ftrace_shutdown() at linux-3.17.0+seed/kernel/trace/ftrace.c:2390.
+    The model keys "this call site" by the message.
+    """
+    fired = k.warned_once
+    if condition and message not in fired:
+        fired.add(message)
+        k.warn("WARN_ON", message)
+    return bool(condition)
+
+
 def FTRACE_WARN_ON(k, condition, message="FTRACE_WARN_ON"):
     """FTRACE_WARN_ON(): WARN_ON() that also shuts ftrace down for good."""
     if condition:
@@ -89,8 +103,12 @@ def ftrace_kill(k):
 
 
 def clear_ftrace_function(k):
-    """clear_ftrace_function(): every call from the caller goes to the stub."""
+    """clear_ftrace_function(): every call from the caller goes to the stub.
+
+    clear_ftrace_function() at linux-3.17.0+seed/kernel/trace/ftrace.c:199.
+    """
     k.ftrace_trace_function = k.emu.sym["ftrace_stub"]
+    k.ftrace_pid_function = k.emu.sym["ftrace_stub"]
 
 
 def ftrace_bug(k, failed, ip):
@@ -116,17 +134,19 @@ def ftrace_boot(k, functions):
     """
     sym = k.emu.sym
     k.ftrace_disabled = 0
+    k.warned_once = set()  # the WARN_ON_ONCE() sites that fired
     k.ftrace_enabled = 0
     k.last_ftrace_enabled = 0
     k.ftrace_start_up = 0
     k.ftrace_list_end = ftrace_ops(
         "ftrace_list_end",
         func=sym["ftrace_stub"],
-        flags=FTRACE_OPS_FL_RECURSION_SAFE | FTRACE_OPS_FL_INITIALIZED,
+        flags=FTRACE_OPS_FL_RECURSION_SAFE | FTRACE_OPS_FL_STUB,
     )
     k.emu.alloc_ops(k.ftrace_list_end, dynamic=False)
     k.ftrace_ops_list = k.ftrace_list_end
     k.ftrace_trace_function = sym["ftrace_stub"]
+    k.ftrace_pid_function = sym["ftrace_stub"]
     k.saved_ftrace_func = None
     k.set_function_trace_op = k.ftrace_list_end
     k.function_trace_op = k.ftrace_list_end
@@ -177,15 +197,17 @@ def ftrace_boot(k, functions):
 
 
 def ftrace_init(k, functions):
-    """ftrace_init(): turn the vmlinux mcount calls into nops, then enable ftrace."""
+    """ftrace_init(): enable ftrace, then turn the vmlinux mcount calls into nops.
+
+    ftrace_init() at linux-3.17.0+seed/kernel/trace/ftrace.c:4670.
+    """
     ret = k.ftrace_dyn_arch_init()
     if ret:
         k.ftrace_disabled = 1
         return
     locs = [k.emu.kernel_function(name) for name in functions]
+    k.last_ftrace_enabled = k.ftrace_enabled = 1
     k.ftrace_process_locs(None, locs)
-    k.ftrace_enabled = 1
-    k.last_ftrace_enabled = 1
 
 
 # ---------------------------------------------------------------- records
@@ -219,14 +241,21 @@ def ftrace_rec_iter_start(k):
 
 
 def records_to_update(k, enable):
-    """The records an update with ``enable`` can find work on, in ftrace_pages order.
+    """The records an update with ``enable`` can find work on or warn about, in page order.
 
-    A record whose flags did not change since the last walk, walked in the
-    same direction, was left settled by ftrace_check_record() and would be
-    IGNOREd: only the others are walked.  Not a C function (DEVIATIONS.md).
+    Not a C function: stands for the walk of ftrace_rec_iter_start() at
+    linux-3.17.0+seed/kernel/trace/ftrace.c:2066 (DEVIATIONS.md).  A record
+    whose flags did not change since the last walk, walked in the same
+    direction, was left settled by ftrace_check_record() and would be
+    IGNOREd.  But x86's passes ask ftrace_get_addr_curr() and
+    ftrace_get_addr_new() of every record, IGNOREd or not, and those look
+    up an owner (and can FTRACE_WARN_ON) for a record with TRAMP_EN or
+    TRAMP: so those records are walked too, settled or not.  Any other
+    settled record answers IGNORE and fixed addresses: leaving it out
+    changes no write, no flag and no warning.
     """
     w = k.rec_watch
-    recs = set(w.pending)
+    recs = w.pending | w.tramp
     if enable != k.last_walk_enable:
         recs |= w.live
     return k.in_page_order(recs)
@@ -285,11 +314,12 @@ def ftrace_code_disable(k, mod, rec):
 
 
 def ops_traces_mod(k, ops):
-    """ops_traces_mod(): an ops with an empty filter traces every module function."""
-    if k.fixed(fixes.TRACES_MOD_NOTRACE):
-        # a notrace hash needs a test of each module function
-        return ftrace_hash_empty(ops.filter_hash) and ftrace_hash_empty(ops.notrace_hash)
-    return ftrace_hash_empty(ops.filter_hash)
+    """ops_traces_mod(): an ops with empty filter and notrace hashes traces every module function.
+
+    ops_traces_mod() at linux-3.17.0+seed/kernel/trace/ftrace.c:2497.
+    """
+    # a notrace hash needs a test of each module function
+    return ftrace_hash_empty(ops.filter_hash) and ftrace_hash_empty(ops.notrace_hash)
 
 
 def ops_references_rec(k, ops, rec):
@@ -379,13 +409,17 @@ def ftrace_remove_tramp_pg(k, ops, pg):
     for rec in pg.records:
         if not rec.flags & tramp:
             continue
-        if k.ftrace_ops_test(ops, rec.ip, rec):
+        if k.fixed(fixes.TRAMP_OWNER):
+            owner = rec.ip in ops.tramp_owned
+            ops.tramp_owned.discard(rec.ip)
+        else:
+            owner = k.ftrace_ops_test(ops, rec.ip, rec)
+        if owner:
             k.FTRACE_WARN_ON(
                 ftrace_rec_count(rec) != 1,
                 f"ftrace_remove_tramp_pg: {rec.name} count {ftrace_rec_count(rec)} != 1",
             )
             ops.trampolines -= 1
-            ops.tramp_owned.discard(rec.ip)
 
 
 def update_trampoline_counts(k, pg):
@@ -480,42 +514,58 @@ def test_rec_ops_needs_regs(k, rec):
 def ftrace_remove_tramp(k, ops, rec):
     """ftrace_remove_tramp(): ops no longer calls rec through its trampoline.
 
-    Base: the owner is found through ops->tramp_hash, which is only rebuilt
-    after a code update.  With bce0b6c51ac7 the ops' own hashes decide (see
-    DEVIATIONS.md for how this form was chosen).
+    ftrace_remove_tramp() at linux-3.17.0+seed/kernel/trace/ftrace.c:1515.
+    Base: ops owns rec when its tramp_hash holds it, and only then are the
+    count and TRAMP dropped.  With tramp-loop (3.17.0's form, cited) TRAMP
+    is cleared first, whoever asks, and the count drops when ops' own
+    hashes admit rec.
     """
     if k.fixed(fixes.TRAMP_LOOP):
+        # ftrace_remove_tramp() at linux-3.17.0/kernel/trace/ftrace.c:1511
         # If TRAMP is not set, no ops should have a trampoline for this
         if not rec.flags & FTRACE_FL_TRAMP:
-            return False
+            return
         if k.fixed(fixes.TRAMP_OWNER):
-            # the ops that set TRAMP, not whoever the hashes admit right now
-            if rec.ip not in ops.tramp_owned:
-                return False
-        elif (
-            not ftrace_hash_empty(ops.filter_hash) and rec.ip not in ops.filter_hash.ips
-        ) or rec.ip in ops.notrace_hash.ips:
-            return False
-    elif not k.ftrace_lookup_ip(ops.tramp_hash, rec.ip):
-        return False
-    # The tramp_hash entry will be removed at time of update.
+            # only the ops that set TRAMP gives it up (tramproof's own)
+            if rec.ip in ops.tramp_owned:
+                ops.tramp_owned.discard(rec.ip)
+                ops.trampolines -= 1
+                rec.flags &= ~FTRACE_FL_TRAMP
+            return
+        rec.flags &= ~FTRACE_FL_TRAMP
+        if (
+            not ftrace_hash_empty(ops.filter_hash)
+            and not k.ftrace_lookup_ip(ops.filter_hash, rec.ip)
+        ) or k.ftrace_lookup_ip(ops.notrace_hash, rec.ip):
+            return
+        # The tramp_hash entry will be removed at time of update.
+        ops.trampolines -= 1
+        return
+    if not k.ftrace_lookup_ip(ops.tramp_hash, rec.ip):
+        return
     ops.trampolines -= 1
-    ops.tramp_owned.discard(rec.ip)
     rec.flags &= ~FTRACE_FL_TRAMP
-    return True
 
 
 def ftrace_clear_tramps(k, rec, ops=None):
-    """ftrace_clear_tramps(): a second ops joined rec; whoever had its trampoline loses it."""
+    """ftrace_clear_tramps(): a second ops joined rec; whoever had its trampoline loses it.
+
+    ftrace_clear_tramps() at linux-3.17.0+seed/kernel/trace/ftrace.c:1535.
+    Base: every ops with trampolines is asked.  With tramp-loop every ops
+    but ``ops`` is asked; the first one asked clears TRAMP, so in effect
+    only that one can lose a count, owner or not.
+    """
     if k.fixed(fixes.TRAMP_LOOP):
+        # ftrace_clear_tramps() at linux-3.17.0/kernel/trace/ftrace.c:1531
+        # If TRAMP is not set, no ops should have a trampoline for this
         if not rec.flags & FTRACE_FL_TRAMP:
             return
         for op in do_for_each_ftrace_op(k):
-            # clear the other ops' trampoline, not the one being updated
+            # This function is called to clear other tramps not the one being updated.
             if op is ops:
                 continue
-            if op.trampolines and k.ftrace_remove_tramp(op, rec):
-                break
+            if op.trampolines:
+                k.ftrace_remove_tramp(op, rec)
         return
     for op in do_for_each_ftrace_op(k):
         if op.trampolines:
@@ -581,13 +631,7 @@ def __ftrace_hash_rec_update(k, ops, filter_hash, inc):
             ):
                 return
             rec.flags -= 1
-            if k.fixed(fixes.TRAMP_LOOP):
-                # TRAMP means a single ops traced rec: the one counted out now.
-                if rec.flags & FTRACE_FL_TRAMP:
-                    ops.trampolines -= 1
-                    ops.tramp_owned.discard(rec.ip)
-                    rec.flags &= ~FTRACE_FL_TRAMP
-            elif ops.trampoline and not ftrace_rec_count(rec):
+            if ops.trampoline and not ftrace_rec_count(rec):
                 k.ftrace_remove_tramp(ops, rec)
             # Still someone that wants regs for this record?
             if (
@@ -668,6 +712,7 @@ def ftrace_check_record(k, rec, enable, update):
             # No more users, clear all flags
             rec.flags = 0
         elif k.fixed(fixes.SYSCTL_CLEAR_EN):
+            # ftrace_check_record() at linux-3.18.30/kernel/trace/ftrace.c:1782
             # Keep the ops' TRAMP and REGS; the _EN bits follow the site.
             rec.flags &= ~(FTRACE_FL_ENABLED | FTRACE_FL_TRAMP_EN | FTRACE_FL_REGS_EN)
         else:
@@ -826,7 +871,8 @@ def ftrace_save_ops_tramp_hash(k, ops):
             cnt += 1
             ops.tramp_hash.ips.add(rec.ip)
     if k.fixed(fixes.SYSCTL_CLEAR_EN) and not k.ftrace_enabled:
-        # Disabled sites keep TRAMP but not TRAMP_EN: none calls a trampoline.
+        # sysctl-clear-en adapted to the seed (3.18.30 has no tramp_hash):
+        # disabled sites keep TRAMP but not TRAMP_EN; none calls a trampoline.
         return 0
     # Make sure we added the number of trampolines as we expect to
     if k.FTRACE_WARN_ON(
@@ -993,7 +1039,7 @@ def ftrace_shutdown(k, ops, command):
         return ret
     k.ftrace_start_up -= 1
     # Just warn in case of unbalance: not critical enough to kill ftrace.
-    k.WARN_ON(k.ftrace_start_up < 0, "ftrace_start_up < 0")
+    k.WARN_ON_ONCE(k.ftrace_start_up < 0, "ftrace_start_up < 0")
     k.ftrace_hash_rec_disable(ops, 1)
     ops.flags &= ~FTRACE_OPS_FL_ENABLED
     command |= FTRACE_UPDATE_CALLS
@@ -1051,15 +1097,53 @@ def __ftrace_ops_list_func(k, ip, parent_ip, ignored, regs):
 # ---------------------------------------------------------------- filters
 
 
-def ftrace_match(k, name, pattern):
-    """ftrace_match() with filter_parse_regex(): full name or a '*' glob."""
-    if "*" in pattern:
-        return fnmatch.fnmatchcase(name, pattern)
-    return name == pattern
+MATCH_FULL, MATCH_FRONT_ONLY, MATCH_MIDDLE_ONLY, MATCH_END_ONLY = range(4)
+
+
+def filter_parse_regex(k, buff):
+    """filter_parse_regex() (kernel/trace/trace_events_filter.c): (type, search, not).
+
+    Not in the reference trees; cited where ftrace.c calls it, match_records()
+    at linux-3.17.0+seed/kernel/trace/ftrace.c:3203.  A leading '!' negates;
+    only a leading '*' and the first later '*' count, which cuts the pattern
+    there: 'f*o' matches every name starting with 'f'.  '?' and '[' are
+    literal.
+    """
+    not_ = buff.startswith("!")
+    if not_:
+        buff = buff[1:]
+    type_, search = MATCH_FULL, buff
+    for i, c in enumerate(buff):
+        if c != "*":
+            continue
+        if i == 0:
+            search, type_ = buff[1:], MATCH_END_ONLY
+            continue
+        type_ = MATCH_MIDDLE_ONLY if type_ == MATCH_END_ONLY else MATCH_FRONT_ONLY
+        search = search[: len(search) - (len(buff) - i)]
+        break
+    return type_, search, not_
+
+
+def ftrace_match(k, str_, regex, type_):
+    """ftrace_match(): does a function name match a parsed pattern?
+
+    ftrace_match() at linux-3.17.0+seed/kernel/trace/ftrace.c:3129.
+    """
+    if type_ == MATCH_FULL:
+        return str_ == regex
+    if type_ == MATCH_FRONT_ONLY:
+        return str_.startswith(regex)
+    if type_ == MATCH_MIDDLE_ONLY:
+        return regex in str_
+    return str_.endswith(regex)
 
 
 def enter_record(k, hash, rec, not_):
-    """enter_record(): add rec's ip to hash, or with '!' remove it."""
+    """enter_record(): add rec's ip to hash, or with '!' remove it.
+
+    enter_record() at linux-3.17.0+seed/kernel/trace/ftrace.c:3158.
+    """
     if not_:
         hash.ips.discard(rec.ip)
     else:
@@ -1068,26 +1152,30 @@ def enter_record(k, hash, rec, not_):
 
 
 def match_records(k, hash, buff):
-    """match_records(): put every matching record in hash; 1 if any matched."""
-    not_ = buff.startswith("!")
-    search = buff[1:] if not_ else buff
+    """match_records(): put every matching record in hash; 1 if any matched.
+
+    match_records() at linux-3.17.0+seed/kernel/trace/ftrace.c:3203.
+    """
+    type_, search, not_ = k.filter_parse_regex(buff)
     found = 0
     if k.ftrace_disabled:
         return 0
-    for rec in k.filter_candidates(search):
-        if k.ftrace_match(rec.name, search):
+    for rec in k.filter_candidates(search, type_):
+        if k.ftrace_match(rec.name, search, type_):
             k.enter_record(hash, rec, not_)
             found = 1
     return found
 
 
-def filter_candidates(k, search):
-    """Records match_records() may match: by name when search has no glob.
+def filter_candidates(k, search, type_):
+    """Records match_records() may match: by name for a full name.
 
-    The C walks every record; an exact name selects at most its records, so
-    the model looks them up by name.  Not a C function.
+    Not a C function: stands for the do_for_each_ftrace_rec() walk of
+    match_records() at linux-3.17.0+seed/kernel/trace/ftrace.c:3203.  The C
+    walks every record; a full name selects at most its records, so the
+    model looks them up by name.
     """
-    if "*" in search:
+    if type_ != MATCH_FULL:
         return do_for_each_ftrace_rec(k)
     return k.recs_by_name.get(search, ())
 
@@ -1108,7 +1196,9 @@ def ftrace_hash_move(k, ops, enable, dst_attr, src):
         k.ftrace_hash_rec_disable_modify(ops, enable)
     else:
         k.ftrace_hash_rec_disable(ops, enable)
+    # The entries move from src to the new hash; src is left empty.
     new_hash = ftrace_hash(src.ips) if src.count else EMPTY_HASH
+    src.ips.clear()
     setattr(ops, dst_attr, new_hash)
     # Enable regardless of ret: on success the new hash, else the old one.
     if k.fixed(fixes.HASH_OPS_UPDATE):
@@ -1142,11 +1232,17 @@ def ftrace_hash_rec_enable_modify(k, ops, filter_hash):
 
 
 def ftrace_ops_update_code(k, ops):
-    """ftrace_ops_update_code(): a filter changed; patch if ops is live."""
-    if not k.fixed(fixes.HASH_OPS_UPDATE):
+    """ftrace_ops_update_code(): a filter changed; patch if ops is live.
+
+    ftrace_ops_update_code() at linux-3.17.0+seed/kernel/trace/ftrace.c:3764.
+    With hash-ops-enabled, a disabled ops whose hash another enabled ops
+    shares patches too.
+    """
+    if not k.fixed(fixes.HASH_OPS_ENABLED):
         if ops.flags & FTRACE_OPS_FL_ENABLED and k.ftrace_enabled:
             k.ftrace_run_update_code(FTRACE_UPDATE_CALLS)
         return
+    # ftrace_ops_update_code() at linux-3.18.30/kernel/trace/ftrace.c:3815
     if not k.ftrace_enabled:
         return
     if ops.flags & FTRACE_OPS_FL_ENABLED:
@@ -1207,6 +1303,7 @@ def ftrace_startup_sysctl(k):
     if k.ftrace_start_up:
         command = FTRACE_UPDATE_CALLS
         if k.fixed(fixes.SYSCTL_GRAPH) and k.ftrace_graph_active:
+            # ftrace_startup_sysctl() at linux-3.18.30/kernel/trace/ftrace.c:2493
             command |= FTRACE_START_FUNC_RET
         if k.fixed(fixes.SYSCTL_ORDER):
             # also patches ftrace_call: saved_ftrace_func is NULL now
@@ -1223,6 +1320,7 @@ def ftrace_shutdown_sysctl(k):
     if k.ftrace_start_up:
         command = FTRACE_DISABLE_CALLS
         if k.fixed(fixes.SYSCTL_GRAPH) and k.ftrace_graph_active:
+            # ftrace_shutdown_sysctl() at linux-3.18.30/kernel/trace/ftrace.c:2511
             command |= FTRACE_STOP_FUNC_RET
         k.ftrace_run_update_code(command)
 
@@ -1237,6 +1335,7 @@ def ftrace_enable_sysctl(k, value):
     k.last_ftrace_enabled = bool(k.ftrace_enabled)
     if k.ftrace_enabled:
         if k.fixed(fixes.SYSCTL_ORDER):
+            # ftrace_enable_sysctl() at linux-3.18.30/kernel/trace/ftrace.c:5308
             # choose the trace function first, then patch it in
             if k.ftrace_ops_list is not k.ftrace_list_end:
                 k.update_ftrace_function()
