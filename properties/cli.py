@@ -72,13 +72,20 @@ def shrunk_length(fix):
 
 
 def bugs(args, out):
-    """The catalogue: id, upstream commit (or ours), status on x86-64, who found it,
-    shrunk length, title."""
+    """The catalogue: id, where the fix comes from, whether the bug is real on as-posted
+    and on 3.17.0+seed (measured by replaying its golden program), shrunk length,
+    title, and the C reasoning."""
+    from properties.reality import BASES, real_on
+
     for fix in fixes.CATALOGUE:
-        status = "unreachable" if fix.unreachable_because else "reachable"
+        if fix.unreachable_because:
+            real = ["unreachable on x86-64"] * len(BASES)
+        else:
+            real = [real_on(fix.id, base) for base in BASES]
+        cells = "  ".join(f"{base}: {r:<24}" for base, r in zip(BASES, real, strict=True))
         out.write(
-            f"{fix.id:<20} {fix.commit or 'own':<13} {status:<12} {fix.found_by:<13} "
-            f"{shrunk_length(fix):<22} {fix.title}\n"
+            f"{fix.id:<17} {fix.source:<27} {cells} {shrunk_length(fix):<10} {fix.title}\n"
+            f"{'':<17} C: {fix.why}\n"
         )
     return 0
 
