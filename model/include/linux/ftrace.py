@@ -163,8 +163,9 @@ class RecordWatch:
     visits every record that can need an update (DEVIATIONS.md).  ``changed``
     is the same since its last reader cleared it (the state machine), and
     ``tramp_en`` / ``tramp`` / ``live`` are the records with TRAMP_EN / with
-    TRAMP or TRAMP_EN / with a count or ENABLED.  ``dirty`` is every record whose flags changed since the test
-    harness last put the kernel back to its boot (properties/boot.py).
+    TRAMP or TRAMP_EN / with a count or ENABLED.  ``dirty`` is every record
+    whose flags changed since the test harness last put the kernel back to
+    its boot (properties/boot.py).
     """
 
     __slots__ = ("pending", "changed", "tramp_en", "tramp", "live", "dirty")
