@@ -28,11 +28,11 @@ from properties.variant import VariantError, load_variant
 GOLDEN = Path(__file__).parent / "golden"
 
 SEED = "c7e999f1d2a78dba"
-KERNEL_HELP = "as-posted or fixed, then +<fix id> or -<fix id> any number of times"
+KERNEL_HELP = "as-posted, 3.17.0+seed or fixed, then +<fix id> or -<fix id> any number of times"
 
 
 def scenarios(args, out):
-    kernels = args.kernel or ["as-posted", "fixed"]
+    kernels = args.kernel or ["as-posted", "3.17.0+seed", "fixed"]
     for kernel in kernels:
         fixes.kernel_fixes(kernel)  # reject an unknown kernel before running anything
     names = sorted(SCENARIOS)
@@ -146,7 +146,7 @@ def main(argv=None, out=sys.stdout):
     p.add_argument(
         "--kernel",
         action="append",
-        help="as-posted, fixed or fixed-<fix id> (repeatable; default: as-posted and fixed)",
+        help="as-posted, 3.17.0+seed, fixed, then +<fix id> or -<fix id> (repeatable; default: as-posted, 3.17.0+seed and fixed)",
     )
     p.set_defaults(run=scenarios)
     sub.add_parser("bugs", help="list the catalogue of known bugs").set_defaults(run=bugs)
