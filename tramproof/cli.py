@@ -74,7 +74,7 @@ def bugs(args, out):
     """The catalogue: id, where the fix comes from, whether the bug is real on as-posted
     and on 3.17.0+seed (measured by replaying its golden program), shrunk length,
     title, and the C reasoning."""
-    from properties.reality import BASES, real_on
+    from tramproof.reality import BASES, real_on
 
     for fix in fixes.CATALOGUE:
         if fix.unreachable_because:

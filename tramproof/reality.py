@@ -12,7 +12,7 @@ from functools import cache
 from pathlib import Path
 
 from model import fixes
-from properties.replay import replay
+from tramproof.replay import replay
 
 GOLDEN = Path(__file__).parent / "golden"
 BASES = ("as-posted", "3.17.0+seed")
