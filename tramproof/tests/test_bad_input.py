@@ -136,3 +136,19 @@ def test_fuzz_reports_a_variant_that_raises_as_the_failure_replay_reproduces(tmp
     found = [json.loads(p.read_text()) for p in reports.glob("*.json")]
     assert found and all(r["invariant"] != "unreplayable" for r in found), out
     assert "exception: RuntimeError: boom" in found[0]["message"]
+
+
+def test_a_report_dir_that_cannot_be_written(tmp_path, capsys, monkeypatch):
+    """Read-only (as root, a read-only mode does not stop writes: the probe is refused)."""
+    from tramproof import fuzz
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(fuzz.tempfile, "mkstemp", refuse)
+    before = tree(tmp_path)
+    code, _, err = run(["fuzz", "--kernel", "fixed", "--examples", "5", "--db", "none",
+                        "--report-dir", str(tmp_path / "reports")], capsys)  # fmt: skip
+    assert code == exits.USAGE
+    assert "cannot write in" in one_clear_line(err) and "Permission denied" in err
+    assert tree(tmp_path) == before
