@@ -218,7 +218,8 @@ def run_batch(task, config, overrides, db, progress):
 def describe(task, config, overrides, error):
     """The Report of a failure hypothesis raised: cut down by replay, explained by the
     catalogue; a report of its own when replay does not reproduce it."""
-    stop_at = task.deadline + GRACE / 2 if task.deadline else None
+    # past the budget, half the grace to cut down and explain, well before the kill
+    stop_at = task.deadline + grace(config) / 2 if task.deadline else None
 
     def stop():
         return STOP["requested"] or (stop_at is not None and time.time() > stop_at)
