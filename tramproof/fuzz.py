@@ -724,7 +724,9 @@ def record(run, result, report_dir, log):
     if not rep.error:
         write_atomic(report_dir / f"test_{rep.test_name}.py", rep.to_test())
     run.reports[key] = (result.index, rep)
-    log.event(f"failure in batch {result.index} on {result.kernel}: {rep.verdict}")
+    # the masked kernel's full name is in the report; the log keeps lines short
+    on = f"{run.kernel} ({len(rep.masked)} masked)" if rep.masked else run.kernel
+    log.event(f"failure in batch {result.index} on {on}: {rep.verdict}")
     log.event(f"  report: {report_dir / (rep.slug + '.txt')}")
     if rep.plain:
         log.event(f"  {rep.plain}")

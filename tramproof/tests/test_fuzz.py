@@ -232,11 +232,15 @@ def test_no_database_writes_nothing_here(tmp_path):
 
 
 def test_masked_kernels_keep_the_run_kernels_notation(as_posted):
-    _, out, _ = as_posted
-    kernels = re.findall(r"failure in batch \d+ on (\S+):", out)
-    assert len(kernels) >= 3
-    assert all(k.startswith("as-posted") for k in kernels), kernels
+    _, out, reports = as_posted
+    kernels = re.findall(r"failure in batch \d+ on ([^:]+):", out)
+    assert len(kernels) >= 3 and kernels[0] == "as-posted"
+    assert all(re.fullmatch(r"as-posted( \(\d+ masked\))?", k) for k in kernels), kernels
     assert "fixed-nop-curr-addr" not in out
+    for data in [json.loads(p.read_text()) for p in reports.glob("*.json")]:
+        assert data["kernel"].startswith("as-posted")
+        added = fixes.kernel_fixes(data["kernel"]) - fixes.kernel_fixes("as-posted")
+        assert added == set(data["masked"])
 
 
 def test_a_failure_in_hand_at_the_end_of_the_budget_is_reported_whole(tmp_path):
