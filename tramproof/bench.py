@@ -42,7 +42,7 @@ from tramproof.hunt import HUNT
 
 GOLDEN = Path(properties.__file__).parent / "golden"
 REACHABLE = [f.id for f in fixes.CATALOGUE if f.unreachable_because is None]
-# the ci profile (properties/profiles.py) as far as an exploration goes
+# the ci profile (tramproof/profiles.py) as far as an exploration goes
 CI_STEPS = 30
 NOOP_STEPS = 300  # at least this many steps of the no-op twin are timed
 TARGETS = {
