@@ -300,11 +300,12 @@ def run_sync(k):
 def ftrace_replace_code(k, enable):
     """ftrace_replace_code() (x86): three breakpoint passes over the records.
 
-    for_ftrace_rec_iter() is ``for rec in k.ftrace_rec_iter_start()``: each
-    pass, and the clean-up after a failure, asks the core for the records
-    afresh, and every record it yields goes through the pass's step, IGNORE
-    ones included (the steps call ftrace_get_addr_curr/new first, as the C
-    does).  ``count`` counts pass 1 only, as the C's ``count++`` does.
+    for_ftrace_rec_iter() at linux-3.17.0+seed/include/linux/ftrace.h:386 is
+    ``for rec in k.ftrace_rec_iter_start()``: each pass, and the clean-up
+    after a failure, asks the core for the records afresh, and every record
+    it yields goes through the pass's step, IGNORE ones included (each step
+    asks ftrace_get_addr_curr() or _new() for the record whatever it is to
+    do, as the C does).  ``count`` counts pass 1 only, as the C's does.
 
     linux-3.17.0+seed/arch/x86/kernel/ftrace.c:539
     """
