@@ -10,13 +10,15 @@ getter and setter of one property are one unit.
 The subject of a citation is the C name written right before it, as
 ``NAME() at CIT``, ``struct NAME at CIT``, ```NAME` at CIT`` (or with double
 backquotes), or the same with ``(CIT)`` instead of ``at CIT``; a citation
-with none of these before it is about the unit's own name.  The cited file
-must exist, and the cited line must be the line that holds the subject's
-name where a definition of it starts: a function definition (not a
-prototype: its parameter list is followed by ``{``), ``#define NAME``,
+with none of these before it is about the unit's own name.  A citation is
+one line (``:1524-1527`` is refused); the cited file must exist, and the
+cited line must hold the subject's name where a definition of it starts,
+at the start of the line: a function definition (not a prototype: its
+parameter list is followed by ``{``), ``#define NAME``,
 ``struct``/``union``/``enum NAME {``, a file-scope variable definition (not
 ``extern``), or in assembly ``ENTRY(NAME)``, ``GLOBAL(NAME)``, ``NAME:`` or
-``.macro NAME``.
+``.macro NAME``.  The check reads no configuration: a definition under any
+``#ifdef`` counts, the stub of an unmodelled configuration included.
 
 Then, by the unit's name:
 
@@ -64,6 +66,7 @@ _VARIABLE = re.compile(
     r"\s*(?:\[[^\]]*\])?\s*(?:(?:__read_mostly|__initdata|__refdata|__maybe_unused)\s*)*(?:=|;)"
 )
 _ASM = re.compile(r"(?:(?:ENTRY|GLOBAL)\((\w+)\)|(\w+):|\.macro\s+(\w+))")
+_ANNOTATIONS = {"__acquires", "__releases", "__must_hold"}  # sparse, on a line of their own
 _SKIP = re.compile(r"\s+|/\*.*?\*/|//[^\n]*|[A-Za-z_]\w*", re.S)
 
 
@@ -161,7 +164,7 @@ def definitions_in(source, asm=False):
             else:
                 m = _CALL_HEAD.match(line)
                 window = source[offsets[i] : offsets[i] + 4000]
-                if m and _opens_body(window, m.end() - 1):
+                if m and m.group(2) not in _ANNOTATIONS and _opens_body(window, m.end() - 1):
                     names.append(m.group(2))
                 elif not m:
                     m = _VARIABLE.match(line)
