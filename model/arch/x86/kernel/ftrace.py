@@ -493,10 +493,11 @@ def prepare_ftrace_return(k, parent, self_addr, frame_pointer):
 
     Entered from the emulated ftrace_graph_caller.  ftrace_graph_entry is
     ``k.emu.graph_entry_hook`` (None: the stub, which declines) and
-    ftrace_push_return_trace pushes on ``k.emu.ret_stack`` (-EBUSY when
-    FTRACE_RETFUNC_DEPTH deep).  The graph-dead and pause checks are not
-    modelled, nor the ftrace_graph_stop() the C calls before its WARN_ON on
-    a fault.
+    ftrace_push_return_trace() at
+    linux-3.17.0+seed/kernel/trace/trace_functions_graph.c:116 pushes on
+    ``k.emu.ret_stack`` (-EBUSY when FTRACE_RETFUNC_DEPTH deep).  The
+    graph-dead and pause checks are not modelled, nor the ftrace_graph_stop()
+    the C calls before its WARN_ON on a fault.
 
     linux-3.17.0+seed/arch/x86/kernel/ftrace.c:861
     """
