@@ -11,6 +11,7 @@ One test per unit of the model, so that a failure names the function:
 The checker's own tests use a small tree written here, so they run anywhere.
 """
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -214,4 +215,26 @@ def test_definitions_of_the_real_c(reference):
     asm = reference.definitions("linux-3.17.0+seed/arch/x86/kernel/mcount_64.S")
     assert asm["ftrace_caller"] == {51} and asm["ftrace_stub"] == {74, 165}
     assert asm["function_hook"] == {19, 21, 26, 153}
+
+
+CORE = "kernel/trace/ftrace.c"
+
+
+def test_real_citations_moved_or_misfiled_are_caught(reference):
+    """Every citation of the x86 model, one line off or in another file, fails the check."""
+    arch = [u for u in UNITS if u.path == "model/arch/x86/kernel/ftrace.py"]
+    moved = 0
+    for unit in arch:
+        for c in citations.citations(unit.text):
+            tree, _, path = c.file.partition("/")
+            other = "arch/x86/kernel/ftrace.c" if path == CORE else CORE
+            for wrong in (
+                f"{c.file}:{c.line + 1}",
+                f"{c.file}:{c.line - 1}",
+                f"{tree}/{other}:{c.line}",
+            ):
+                bad = dataclasses.replace(unit, text=unit.text.replace(c.text, wrong))
+                assert citations.check(bad, reference), f"{unit}: {wrong} passed"
+                moved += 1
+    assert moved >= 3 * len(arch)
 
