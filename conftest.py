@@ -1,4 +1,4 @@
-"""pytest glue: the hypothesis profile, and the --kernel/--variant options.
+"""pytest glue: the hypothesis profile, and the --kernel/--variant/--reference options.
 
 The profiles themselves (dev, ci, nightly) live in properties/profiles.py,
 shared with the `tramproof` command.
@@ -22,6 +22,13 @@ def pytest_addoption(parser):
         "--variant",
         metavar="FILE",
         help="a Python file whose top-level functions replace model functions by name",
+    )
+    # the citation test's kernel trees (properties/citations.py)
+    group.addoption(
+        "--reference",
+        metavar="DIR",
+        help="the folder of kernel trees the model cites (default: $TRAMPROOF_REFERENCE, "
+        "else ../shared/reference beside the project)",
     )
 
 
