@@ -32,6 +32,8 @@ V3_17 = "3.17.0"  # a 3.17-rc fix: the seed's base lacks it, v3.17.0 has it
 
 @dataclass(frozen=True)
 class Fix:
+    """One catalogue entry.  No C counterpart: the catalogue is tramproof's."""
+
     id: str
     title: str
     # The first reference tree whose C has the fixed form ("3.17.0", "3.18.30",
@@ -50,7 +52,7 @@ class Fix:
 
     @property
     def source(self):
-        """Where the fixed form comes from, in words."""
+        """Where the fixed form comes from, in words.  No C counterpart."""
         if not self.tree:
             return "tramproof's own"
         return f"{self.tree}, {self.commit or 'id unverified'}"
@@ -258,7 +260,7 @@ KERNELS = {
 
 
 def kernel_fixes(kernel):
-    """The fix set of a kernel name.
+    """The fix set of a kernel name.  No C counterpart.
 
     A name is one of KERNELS (``as-posted``, ``3.17.0+seed``, ``fixed``),
     then any number of ``+<id>`` (add that fix) or ``-<id>`` (leave it out):
@@ -282,7 +284,7 @@ def kernel_fixes(kernel):
 
 
 def kernel_name(fix_ids):
-    """The shortest name of a fix set, as kernel_fixes() reads it, in catalogue order.
+    """The shortest name of a fix set, as kernel_fixes() reads it.  No C counterpart.
 
     Ties go to the base listed first in KERNELS.
     """

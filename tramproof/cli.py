@@ -159,8 +159,8 @@ def command_line():
     p.add_argument(
         "--kernel",
         action="append",
-        help="as-posted, 3.17.0+seed, fixed, then +<fix id> or -<fix id> "
-        "(repeatable; default: as-posted, 3.17.0+seed and fixed)",
+        help="as-posted, 3.17.0+seed, fixed, then +<fix id> or -<fix id> (repeatable;"
+        " default: as-posted, 3.17.0+seed and fixed)",
     )
     p.set_defaults(run=scenarios)
     sub.add_parser("bugs", help="list the catalogue of known bugs").set_defaults(run=bugs)

@@ -138,6 +138,7 @@ _READ_BUFFER = 0x1000
 
 
 def _keystone(text):
+    """No C counterpart: keystone for the emulator's own snippets (traced bodies, landings)."""
     ks = Ks(KS_ARCH_X86, KS_MODE_64)
     ks.syntax = KS_OPT_SYNTAX_ATT
     return bytes(ks.asm(text, 0)[0])
@@ -148,7 +149,10 @@ _CS = []
 
 
 def _capstone():
-    """One capstone instance per process (creating one costs ~0.3 ms)."""
+    """One capstone instance per process (creating one costs ~0.3 ms).
+
+    No C counterpart: the emulator's disassembler, for checks and reports.
+    """
     if not _CS:
         md = Cs(CS_ARCH_X86, CS_MODE_64)
         md.syntax = CS_OPT_SYNTAX_ATT  # as mcount_64.S is written
@@ -157,7 +161,10 @@ def _capstone():
 
 
 def _body(fentry):
-    """(prologue, body, redirect landing) machine code, assembled once per process."""
+    """(prologue, body, redirect landing) machine code, assembled once per process.
+
+    No C counterpart: what a compiler would emit for a traced function's body.
+    """
     if fentry not in _BODIES:
         prologue, body = _TRACED_BODY[fentry]
         _BODIES[fentry] = (prologue, _keystone(body), _keystone(_REDIRECT_BODY[fentry]))
@@ -169,6 +176,8 @@ class RegBlock:
 
     unicorn's Python reg_read_batch/reg_write_batch cost ~25 us each; the
     same uc_reg_*_batch calls through ctypes with prebuilt arrays cost ~1 us.
+
+    No C counterpart: the emulator's register access.
     """
 
     def __init__(self, uc, regs):
@@ -180,22 +189,35 @@ class RegBlock:
         self._ptrs = (ctypes.c_void_p * n)(*(base + 8 * i for i in range(n)))
 
     def read(self):
+        """No C counterpart: one batch read of the block's registers."""
         uclib.uc_reg_read_batch(self._uch, self._regs, self._ptrs, self._n)
         return self._vals[:]
 
     def write(self, values):
-        """Write unsigned 64-bit values (ctypes stores them modulo 2**64)."""
+        """Write unsigned 64-bit values (ctypes stores them modulo 2**64).
+
+        No C counterpart.
+        """
         self._vals[:] = values
         uclib.uc_reg_write_batch(self._uch, self._regs, self._ptrs, self._n)
 
 
 class EmulationFault(Exception):
-    """The emulated code faulted, ran an invalid instruction or ran past its bound."""
+    """The emulated code faulted, ran an invalid instruction or ran past its bound.
+
+    No C counterpart: the CPU's fault, or the emulator's bound.
+    """
 
 
 @dataclass(slots=True)
 class Invocation:
-    """One call of a callback (an ops->func): its arguments and, with pt_regs, their fields."""
+    """One call of a callback (an ops->func): its arguments and, with pt_regs, their fields.
+
+    Not a C function: one call of an ops->func, as `ftrace_call` at
+    linux-3.17.0+seed/arch/x86/kernel/mcount_64.S:56,
+    `ftrace_regs_call` at linux-3.17.0+seed/arch/x86/kernel/mcount_64.S:109 or
+    __ftrace_ops_list_func() at linux-3.17.0+seed/kernel/trace/ftrace.c:4837 make it.
+    """
 
     func: int
     ip: int  # rdi
@@ -208,7 +230,11 @@ class Invocation:
 
     @property
     def pt_regs(self):
-        """The pt_regs fields by name (r15 .. ss), or None without pt_regs."""
+        """The pt_regs fields by name (r15 .. ss), or None without pt_regs.
+
+        C outside the reference: arch/x86/include/asm/ptrace.h (struct pt_regs), as
+        `ftrace_regs_caller` at linux-3.17.0+seed/arch/x86/kernel/mcount_64.S:78 fills it.
+        """
         if not self.regs:
             return None
         return dict(zip(PT_REGS, struct.unpack("<21Q", self.regs_bytes), strict=True))
@@ -216,7 +242,11 @@ class Invocation:
 
 @dataclass
 class GraphCall:
-    """One prepare_ftrace_return(parent, self_addr, frame_pointer)."""
+    """One prepare_ftrace_return(parent, self_addr, frame_pointer).
+
+    Not a C function: one entry of prepare_ftrace_return() at
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:861.
+    """
 
     parent: int
     self_addr: int
@@ -227,7 +257,10 @@ class GraphCall:
 
 @dataclass
 class CallResult:
-    """What one emu.call() observed."""
+    """What one emu.call() observed.
+
+    No C counterpart: what the emulator saw during one call.
+    """
 
     calls: list = field(default_factory=list)
     list_calls: list = field(default_factory=list)  # (ip, parent_ip, regs) per list-func entry
@@ -240,23 +273,34 @@ class CallResult:
 
     @property
     def before(self):
-        """Callee-saved registers and rsp by name, as the parent had them before the call."""
+        """Callee-saved registers and rsp by name, as the parent had them before the call.
+
+        No C counterpart.
+        """
         return dict(zip(PRESERVED, self.saved_before, strict=True))
 
     @property
     def after(self):
-        """The same registers when the call returned to the parent."""
+        """The same registers when the call returned to the parent.
+
+        No C counterpart.
+        """
         return dict(zip(PRESERVED, self.saved_after, strict=True))
 
 
 @dataclass
 class _Callback:
+    """No C counterpart: the emulator's note of one callback: its name and a test's action."""
+
     name: str
     on_call: object = None  # callable(emu, Invocation) run when it is entered
 
 
 class Emu:
-    """The address space of one kernel on one unicorn instance."""
+    """The address space of one kernel on one unicorn instance.
+
+    No C counterpart: the emulated machine itself.
+    """
 
     FUNCTION_SIZE = FUNCTION_SIZE
 
@@ -318,6 +362,8 @@ class Emu:
 
         Small reads go through one reused buffer: unicorn's mem_read makes a
         ctypes buffer and a bytearray per call, and the checks read often.
+
+        No C counterpart: memory.
         """
         if size > _READ_BUFFER:
             return bytes(self.uc.mem_read(addr, size))
@@ -328,7 +374,11 @@ class Emu:
         return ctypes.string_at(buf, size)
 
     def write_text(self, addr, data):
-        """Write code and drop unicorn's translation of those bytes."""
+        """Write code and drop unicorn's translation of those bytes.
+
+        No C counterpart: memory (the kernel's own text writes are ftrace_write() and
+        its kin in the arch, which call probe_write()).
+        """
         data = bytes(data)
         self.uc.mem_write(addr, data)
         status = uclib.uc_ctl(
@@ -338,16 +388,24 @@ class Emu:
             raise UcError(status)
 
     def write_data(self, addr, data):
+        """No C counterpart: memory."""
         self.uc.mem_write(addr, bytes(data))
 
     def read_u64(self, addr):
+        """No C counterpart: memory."""
         return struct.unpack("<Q", self.read(addr, 8))[0]
 
     def write_u64(self, addr, value):
+        """No C counterpart: memory."""
         self.write_data(addr, struct.pack("<Q", value & (2**64 - 1)))
 
     def probe_read(self, addr, size):
-        """probe_kernel_read(): the bytes, or None for a fault (or an injected one)."""
+        """probe_kernel_read(): the bytes, or None for a fault (or an injected one).
+
+        C outside the reference: mm/maccess.c; used by ftrace_modify_code_direct() at
+        linux-3.17.0+seed/arch/x86/kernel/ftrace.c:103 and add_break() at
+        linux-3.17.0+seed/arch/x86/kernel/ftrace.c:309.
+        """
         if self.injected("probe_kernel_read"):
             return None
         try:
@@ -356,7 +414,11 @@ class Emu:
             return None
 
     def probe_write(self, addr, data):
-        """probe_kernel_write() of code: False for a fault."""
+        """probe_kernel_write() of code: False for a fault.
+
+        C outside the reference: mm/maccess.c; used by ftrace_write() at
+        linux-3.17.0+seed/arch/x86/kernel/ftrace.c:299.
+        """
         try:
             self.write_text(addr, data)
         except UcError:
@@ -364,28 +426,40 @@ class Emu:
         return True
 
     def injected(self, what):
-        """Consume one injected failure of ``what`` (a key of emu.inject)."""
+        """Consume one injected failure of ``what`` (a key of emu.inject).
+
+        No C counterpart: fault injection.
+        """
         if self.inject.get(what, 0) > 0:
             self.inject[what] -= 1
             return True
         return False
 
     def map_module(self, addr, size):
-        """Back [addr, addr+size) of the module area with memory (vmalloc's page mapping)."""
+        """Back [addr, addr+size) of the module area with memory (vmalloc's page mapping).
+
+        No C counterpart: the emulator's backing of vmalloc'd pages.
+        """
         self.uc.mem_map(addr, size, UC_PROT_ALL)
         self.modules[addr] = size
 
     def unmap_module(self, addr):
+        """No C counterpart: the emulator's backing of vmalloc'd pages, released."""
         size = self.modules.pop(addr)
         self.uc.ctl_remove_cache(addr, addr + size)
         self.uc.mem_unmap(addr, size)
 
     def core_kernel_data(self, addr):
-        """core_kernel_data(): is addr in vmlinux's data (where static ops live)?"""
+        """core_kernel_data(): is addr in vmlinux's data (where static ops live)?
+
+        C outside the reference: kernel/extable.c; used by
+        __register_ftrace_function() at linux-3.17.0+seed/kernel/trace/ftrace.c:383.
+        """
         return DATA_BASE <= addr < DATA_BASE + DATA_SIZE
 
     @property
     def function_trace_op(self):
+        """The ops the static callers pass: linux-3.17.0+seed/kernel/trace/ftrace.c:90."""
         return self.read_u64(self.sym["function_trace_op"])
 
     @function_trace_op.setter
@@ -398,6 +472,9 @@ class Emu:
         """Lay a traced function at ``addr``; returns its call site (the record's ip).
 
         The site holds the compiler's ``call mcount``/``call __fentry__``.
+
+        Not a C function: the compiler's output, whose site calls `function_hook` at
+        linux-3.17.0+seed/arch/x86/kernel/mcount_64.S:26 (the record's ip is this site).
         """
         ip = addr + len(self._prologue)
         call = b"\xe8" + struct.pack("<i", self.sym["mcount"] - (ip + 5))
@@ -409,7 +486,11 @@ class Emu:
         return ip
 
     def kernel_function(self, name):
-        """Append a traced function to kernel text; returns its call site."""
+        """Append a traced function to kernel text; returns its call site.
+
+        Not a C function: vmlinux's text, laid out by the linker; each site calls
+        `function_hook` at linux-3.17.0+seed/arch/x86/kernel/mcount_64.S:26.
+        """
         addr = self._next_function
         if addr + FUNCTION_SIZE > TEXT_BASE + TEXT_SIZE:
             raise MemoryError("emulated kernel text is full")
@@ -417,6 +498,7 @@ class Emu:
         return self.place_function(addr, name)
 
     def function_name(self, ip):
+        """No C counterpart: the name a report gives a call site."""
         entry = self._functions.get(ip)
         return entry[1] if entry else self.symbolize(ip)
 
@@ -425,6 +507,9 @@ class Emu:
 
         ``on_call(emu, invocation)`` runs when it is entered (a handler may,
         for example, change regs->ip).
+
+        Not a C function: a tracer's callback such as function_trace_call() at
+        linux-3.17.0+seed/kernel/trace/trace_functions.c:124.
         """
         addr = CALLBACK_BASE + CALLBACK_SLOT * len(self._callbacks)
         if addr >= CALLBACK_END:
@@ -435,7 +520,11 @@ class Emu:
         return addr
 
     def alloc_ops(self, ops, dynamic):
-        """Give ``ops`` an emulated address (direct map if dynamic, else kernel data)."""
+        """Give ``ops`` an emulated address (direct map if dynamic, else kernel data).
+
+        Not a C function: where a struct ftrace_ops at linux-3.17.0+seed/include/linux/ftrace.h:133
+        lives.
+        """
         if dynamic:
             ops.ptr, self._next_direct = self._next_direct, self._next_direct + OPS_SIZE
             full = self._next_direct > STACK_LIMIT
@@ -450,13 +539,18 @@ class Emu:
         return ops.ptr
 
     def sync_ops(self, ops):
-        """Write the ftrace_ops fields the machine code or the reports can read."""
+        """Write the ftrace_ops fields the machine code or the reports can read.
+
+        Not a C function: the stores to the fields of struct ftrace_ops at
+        linux-3.17.0+seed/include/linux/ftrace.h:133.
+        """
         nxt = getattr(ops.next, "ptr", 0) or 0
         self.write_data(ops.ptr, struct.pack("<QQQ", ops.func, nxt, ops.flags))
         self.write_data(ops.ptr + OPS_FIELDS["trampolines"], struct.pack("<i", ops.trampolines))
         self.write_u64(ops.ptr + OPS_FIELDS["trampoline"], ops.trampoline)
 
     def _name(self, addr, name):
+        """No C counterpart: the symbol table of reports."""
         bisect.insort(self._names, (addr, name))
 
     # ---- running ------------------------------------------------------------
@@ -469,6 +563,8 @@ class Emu:
         Runs until the function returns to ``parent_ip`` (an address in the
         parent area) or CALL_BOUND instructions; a fault, an invalid
         instruction or the bound raises EmulationFault.
+
+        No C counterpart: runs the CPU.
         """
         start, _ = self._functions[ip]
         if not PARENT_BASE <= parent_ip < PARENT_END:
@@ -497,7 +593,10 @@ class Emu:
         return result
 
     def _invoke(self, func, ip, parent_ip, op, regs, ret, via_list, regs_bytes=None):
-        """Record one callback invocation and run its on_call action."""
+        """Record one callback invocation and run its on_call action.
+
+        No C counterpart: the emulator's record of a callback's call.
+        """
         if regs and regs_bytes is None:
             regs_bytes = self.read(regs, PT_REGS_SIZE)
         inv = Invocation(func, ip, parent_ip, op, regs, ret, regs_bytes or b"", via_list)
@@ -509,10 +608,15 @@ class Emu:
         return inv
 
     def record_call(self, func, ip, parent_ip, op, regs):
-        """The list function (modelled by the core in Python) calls ``func``."""
+        """The list function (modelled by the core in Python) calls ``func``.
+
+        Not a C function: the list function's op->func() call in
+        __ftrace_ops_list_func() at linux-3.17.0+seed/kernel/trace/ftrace.c:4837.
+        """
         return self._invoke(func, ip, parent_ip, op, regs, 0, True)
 
     def _on_callback(self, uc, addr, size, _data):
+        """No C counterpart: the emulator's hook on a callback's entry."""
         if addr not in self._callbacks:
             return  # inside a slot: the int3 there faults
         rdi, rsi, rdx, rcx, rsp = self._args.read()
@@ -525,10 +629,15 @@ class Emu:
         self._clobber.write(_POISON)  # a C callback may clobber these
 
     def _on_cfunc(self, uc, addr, size, _data):
+        """No C counterpart: the emulator's hook on a C function modelled in Python."""
         self._cfunc[addr](uc)
 
     def _ftrace_ops_list_func(self, uc):
-        """ftrace_ops_list_func(ip, parent_ip, op, regs): handed to the core's hook."""
+        """ftrace_ops_list_func(ip, parent_ip, op, regs): handed to the core's hook.
+
+        Not a C function: the entry of ftrace_ops_list_func() at
+        linux-3.17.0+seed/kernel/trace/ftrace.c:4880.
+        """
         ip, parent_ip, _, regs, _ = self._args.read()
         if self._result is not None:
             self._result.list_calls.append((ip, parent_ip, regs))
@@ -541,6 +650,9 @@ class Emu:
 
         The model function (arch/x86/kernel/ftrace.py) is bound here by
         ftrace_dyn_arch_init(); it decides by rewriting *parent.
+
+        Not a C function: the entry of prepare_ftrace_return() at
+        linux-3.17.0+seed/arch/x86/kernel/ftrace.c:861.
         """
         parent, self_addr, frame_pointer, _, _ = self._args.read()
         fn = self.c_functions.get("prepare_ftrace_return")
@@ -560,7 +672,13 @@ class Emu:
         self._clobber.write(_POISON)
 
     def _ftrace_return_to_handler(self, uc):
-        """ftrace_return_to_handler(frame_pointer): pop the return trace, return its address."""
+        """ftrace_return_to_handler(frame_pointer): pop the return trace, return its address.
+
+        Not a C function: ftrace_return_to_handler() at
+        linux-3.17.0+seed/kernel/trace/trace_functions_graph.c:241, with
+        ftrace_pop_return_trace() at linux-3.17.0+seed/kernel/trace/trace_functions_graph.c:177 (its
+        frame-pointer test).
+        """
         frame_pointer = self._args.read()[0]
         if not self.ret_stack:
             self._fault = self.fault(
@@ -581,7 +699,10 @@ class Emu:
     # ---- reports ------------------------------------------------------------
 
     def symbolize(self, addr):
-        """'name+0xoff' for an address (labels, functions, callbacks), else hex."""
+        """'name+0xoff' for an address (labels, functions, callbacks), else hex.
+
+        No C counterpart: reports.
+        """
         best = None
         for name, a in self.sym.items():
             if a <= addr and (best is None or a > best[0]):
@@ -594,7 +715,10 @@ class Emu:
         return best[1] if addr == best[0] else f"{best[1]}+{addr - best[0]:#x}"
 
     def disassemble(self, addr, size, mark=None):
-        """Capstone listing of [addr, addr+size) with branch and RIP-relative targets named."""
+        """Capstone listing of [addr, addr+size) with branch and RIP-relative targets named.
+
+        No C counterpart: reports.
+        """
         try:
             code = self.read(addr, size)
         except UcError:
@@ -610,7 +734,10 @@ class Emu:
         return lines
 
     def describe_trampoline(self, tramp, size, save_regs):
-        """Listing of a trampoline plus the ops slot its op load reads and its call target."""
+        """Listing of a trampoline plus the ops slot its op load reads and its call target.
+
+        No C counterpart: reports.
+        """
         op_label = "ftrace_regs_caller_op_ptr" if save_regs else "ftrace_caller_op_ptr"
         start = "ftrace_regs_caller" if save_regs else "ftrace_caller"
         call_label = "ftrace_regs_call" if save_regs else "ftrace_call"
@@ -641,6 +768,8 @@ class Emu:
 
         The listing starts at the nearest known start of code (a label, a
         function, a callback, a module area) so that it decodes in step.
+
+        No C counterpart: reports.
         """
         known = (*self.sym.values(), *(a for a, _ in self._names), *self.modules)
         bases = [b for b in known if b <= pc and pc - b < 0x200]

@@ -64,7 +64,7 @@ EPERM = 1
 def WARN_ON(k, condition, message="WARN_ON"):
     """WARN_ON(): the kernel prints a backtrace and carries on.
 
-    Not a C function of these trees (include/asm-generic/bug.h): used by
+    C outside the reference: include/asm-generic/bug.h; used by
     FTRACE_WARN_ON() at linux-3.17.0+seed/kernel/trace/ftrace.c:43.
     """
     if condition:
@@ -75,7 +75,7 @@ def WARN_ON(k, condition, message="WARN_ON"):
 def WARN_ON_ONCE(k, condition, message="WARN_ON_ONCE"):
     """WARN_ON_ONCE(): WARN_ON() that prints only the first time this call site fires.
 
-    Not a C function: include/asm-generic/bug.h, not in the reference trees;
+    C outside the reference: include/asm-generic/bug.h;
     used by ftrace_shutdown() at linux-3.17.0+seed/kernel/trace/ftrace.c:2390.
     The model keys "this call site" by the message.
     """
@@ -100,7 +100,7 @@ def FTRACE_WARN_ON(k, condition, message="FTRACE_WARN_ON"):
 def pr_warn(k, message):
     """pr_warn() / pr_warning(): a KERN_WARNING line in the log.
 
-    Not a C function of these trees (include/linux/printk.h): used by
+    C outside the reference: include/linux/printk.h; used by
     ftrace_save_ops_tramp_hash() at linux-3.17.0+seed/kernel/trace/ftrace.c:2238.
     """
     k.warn("pr_warn", message)
@@ -1105,7 +1105,7 @@ def ftrace_ops_init(k, ops):
 def core_kernel_data(k, addr):
     """core_kernel_data() (kernel/extable.c): is addr in vmlinux's .data?
 
-    Not a C function of these trees (kernel/extable.c): used by
+    C outside the reference: kernel/extable.c; used by
     __register_ftrace_function() at linux-3.17.0+seed/kernel/trace/ftrace.c:383.
     """
     return k.emu.core_kernel_data(addr)
@@ -1274,10 +1274,10 @@ MATCH_FULL, MATCH_FRONT_ONLY, MATCH_MIDDLE_ONLY, MATCH_END_ONLY = range(4)
 
 
 def filter_parse_regex(k, buff):
-    """filter_parse_regex() (kernel/trace/trace_events_filter.c): (type, search, not).
+    """filter_parse_regex(): (type, search, not) of a filter pattern.
 
-    Not in the reference trees; cited where ftrace.c calls it, match_records()
-    at linux-3.17.0+seed/kernel/trace/ftrace.c:3203.  A leading '!' negates;
+    C outside the reference: kernel/trace/trace_events_filter.c; its caller
+    is match_records() at linux-3.17.0+seed/kernel/trace/ftrace.c:3203.  A leading '!' negates;
     only a leading '*' and the first later '*' count, which cuts the pattern
     there: 'f*o' matches every name starting with 'f'.  '?' and '[' are
     literal.
