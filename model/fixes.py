@@ -23,6 +23,11 @@ SYSCTL_ORDER = "sysctl-order"
 SYSCTL_CLEAR_EN = "sysctl-clear-en"
 TRAMP_OWNER = "tramp-owner"
 TRACES_MOD_NOTRACE = "traces-mod-notrace"
+# the users' paths (perf's CONTROL ops, function probes, recursion)
+CONTROL_TRAMP = "control-tramp"
+CONTROL_MOD = "control-mod"
+PROBE_UPDATE = "probe-update"
+TRAMP_RECURSION = "tramp-recursion"
 
 
 @dataclass(frozen=True)
@@ -193,6 +198,57 @@ CATALOGUE = (
         "entry left by an earlier module at the same address): the record is "
         "counted for an ops that ftrace_ops_test() refuses, and the count "
         "never drops again.  v4.0's ops_traces_mod() tests both hashes.",
+        found_by="tramproof",
+    ),
+    Fix(
+        CONTROL_TRAMP,
+        "ftrace: Let only an ops with a trampoline own a trampolined record (tramproof's own)",
+        "",
+        "ftrace_find_tramp_ops_new() skips ops without a trampoline, as 3.19.8's "
+        "ftrace_find_tramp_ops_any() does (linux-3.19.8/kernel/trace/ftrace.c:2089).  "
+        "Without it control_ops, whose empty hashes admit every ip "
+        "(linux-3.17.0+seed/kernel/trace/ftrace.c:4830) and which perf's first "
+        "CONTROL ops puts at the head of ftrace_ops_list (:361), answers for a "
+        "record another ops' trampoline holds: FTRACE_WARN_ON in "
+        "ftrace_get_addr_new() (:1955) kills ftrace.",
+        found_by="tramproof",
+    ),
+    Fix(
+        CONTROL_MOD,
+        "ftrace: Count CONTROL ops into new module records (tramproof's own)",
+        "",
+        "ftrace_update_code() and referenced_filters() also walk "
+        "ftrace_control_list.  Without it a module loaded while perf's event "
+        "traces every function gets no count for it "
+        "(linux-3.17.0+seed/kernel/trace/ftrace.c:2568 walks ftrace_ops_list, "
+        "where only control_ops, never ENABLED, stands for perf), and perf's "
+        "close underflows the count (FTRACE_WARN_ON at :1663).",
+        found_by="tramproof",
+    ),
+    Fix(
+        PROBE_UPDATE,
+        "ftrace: Update the call sites when some function probes are removed (tramproof's own)",
+        "",
+        "__unregister_ftrace_function_probe() calls ftrace_ops_update_code() "
+        "after moving trace_probe_ops' hash.  Without it, with probes left, the "
+        "hash is moved (linux-3.17.0+seed/kernel/trace/ftrace.c:3576) and no "
+        "site is updated: a function whose probe went keeps calling "
+        "trace_probe_ops' trampoline with no owner (unchanged in 4.0.5, :3846).",
+        found_by="tramproof",
+    ),
+    Fix(
+        TRAMP_RECURSION,
+        "ftrace: Add separate function for non recursive callbacks (in 3.18.30, id unverified)",
+        "",
+        "The trampoline calls ftrace_ops_get_func(ops) "
+        "(linux-3.19.8/arch/x86/kernel/ftrace.c:845): ftrace_ops_recurs_func() "
+        "(linux-3.18.30/kernel/trace/ftrace.c:4929), the list function's "
+        "recursion guard, for an ops that is not RECURSION_SAFE.  The seed's "
+        "trampoline calls ops->func directly "
+        "(linux-3.17.0+seed/arch/x86/kernel/ftrace.c:784), "
+        "so kprobe_ftrace_ops and trace_probe_ops, which rely on ftrace's "
+        "guard (include/linux/ftrace.h:84), recurse without bound when their "
+        "handler calls the function they trace.",
         found_by="tramproof",
     ),
 )

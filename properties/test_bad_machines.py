@@ -20,7 +20,7 @@ STACK_ON_F0 = [
     "ftrace_set_filter(stack_trace, 'f0', reset=0)",
     "register_ftrace_function(stack_trace)",
 ]
-KPROBE_ON_F0 = ["ftrace_set_filter(kprobe, 'f0', reset=0)", "register_ftrace_function(kprobe)"]
+KPROBE_ON_F0 = ["ftrace_set_filter(regs_ops, 'f0', reset=0)", "register_ftrace_function(regs_ops)"]
 
 
 def rec(m, name):
@@ -82,7 +82,7 @@ CASES = [
     ),
     (
         "machine_code",
-        [*STACK_ON_F0, "register_ftrace_function(perf)"],
+        [*STACK_ON_F0, "register_ftrace_function(instance)"],
         callback_skipped,
         "callbacks of []",
     ),
