@@ -453,11 +453,11 @@ class Emu:
         return addr
 
     def set_on_call(self, func, on_call):
-        """Give the callback at ``func`` a new on_call action (see new_callback)."""
+        """No C counterpart: give the callback at ``func`` a new on_call (see new_callback)."""
         self._callbacks[func].on_call = on_call
 
     def on_call_of(self, func):
-        """The on_call action of the callback at ``func`` (None if it has none)."""
+        """No C counterpart: the on_call of the callback at ``func`` (None if none)."""
         return self._callbacks[func].on_call
 
     def alloc_ops(self, ops, dynamic):
@@ -527,7 +527,7 @@ class Emu:
         return result
 
     def _nested_call(self, ip, parent_ip, args, flags, preserved, outer):
-        """A call made by a callback while a call runs: on the stack below the caller's.
+        """No C counterpart: a call a callback makes while a call runs, below its stack.
 
         The caller's CPU context is put back afterwards, so the outer run goes
         on as if the callback's call had returned.  Bounded by NEST_BOUND.
@@ -585,7 +585,7 @@ class Emu:
         return inv
 
     def running(self, func):
-        """Is an invocation of ``func`` running (its on_call not yet returned)?"""
+        """No C counterpart: is an invocation of ``func`` running (on_call not returned)?"""
         return func in self._running
 
     def record_call(self, func, ip, parent_ip, op, regs):
@@ -625,7 +625,7 @@ class Emu:
         self._clobber.write(_POISON)
 
     def _ops_func(self, name):
-        """The hook of an ftrace_func_t the core runs in Python (OPS_FUNCS)."""
+        """No C counterpart: the hook of an ftrace_func_t the core runs in Python (OPS_FUNCS)."""
 
         def hook(uc):
             ip, parent_ip, op, regs, _ = self._args.read()

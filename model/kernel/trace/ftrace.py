@@ -181,11 +181,13 @@ def ftrace_boot(k, functions):
 def ftrace_boot_users(k):
     """The statics of the ftrace users beside the function tracer, at link time.
 
-    Not a C function: control_ops and ftrace_control_list
-    (linux-3.17.0+seed/kernel/trace/ftrace.c:4830, :110), trace_probe_ops
-    and its probe list (:3339, :1059), traceon_probe_ops of
-    linux-3.17.0+seed/kernel/trace/trace_functions.c:431, kprobe_ftrace_ops
-    of linux-3.17.0/kernel/kprobes.c:916, and current->trace_recursion.
+    Not a C function: `control_ops` at linux-3.17.0+seed/kernel/trace/ftrace.c:4830,
+    `ftrace_control_list` at linux-3.17.0+seed/kernel/trace/ftrace.c:109,
+    `trace_probe_ops` at linux-3.17.0+seed/kernel/trace/ftrace.c:3339, its probes
+    `ftrace_func_hash` at linux-3.17.0+seed/kernel/trace/ftrace.c:1059,
+    `traceon_probe_ops` at linux-3.17.0+seed/kernel/trace/trace_functions.c:431,
+    `kprobe_ftrace_ops` at linux-3.17.0/kernel/kprobes.c:916, and
+    current->trace_recursion.
     """
     sym = k.emu.sym
     k.trace_recursion = 0
@@ -358,10 +360,11 @@ def referenced_filters(k, rec):
 def update_code_ops(k):
     """The ops ftrace_update_code() and referenced_filters() walk: ftrace_ops_list.
 
-    Not a C function: the loops of linux-3.17.0+seed/kernel/trace/ftrace.c:2568
-    and :2541.  The CONTROL ops are on ftrace_control_list, not there, so a
-    new module record misses their counts; with fix control-mod they are
-    walked too.
+    Not a C function: the loops of ftrace_update_code() at
+    linux-3.17.0+seed/kernel/trace/ftrace.c:2550 and referenced_filters() at
+    linux-3.17.0+seed/kernel/trace/ftrace.c:2537.  The CONTROL ops are on
+    ftrace_control_list, not there, so a new module record misses their
+    counts; with fix control-mod they are walked too.
     """
     if k.fixed(fixes.CONTROL_MOD):
         return (*do_for_each_ftrace_op(k), *k.control_list_ops())
