@@ -338,9 +338,17 @@ class FtraceMachine(RuleBasedStateMachine):
         self.do_perf("open")
 
     @precondition(lambda self: self.exp.users["perf"].active)
-    @rule(what=st.sampled_from(["add", "close", "del"]))
-    def perf_event(self, what):
-        self.do_perf(what)
+    @rule()
+    def perf_add_or_del(self):
+        self.do_perf("del" if self.exp.users["perf"].enabled_here else "add")
+
+    # perf schedules the event out (DEL) before it closes it
+    @precondition(
+        lambda self: self.exp.users["perf"].active and not self.exp.users["perf"].enabled_here
+    )
+    @rule()
+    def perf_close(self):
+        self.do_perf("close")
 
     def do_perf(self, what):
         """TRACE_REG_PERF_OPEN/ADD/DEL/CLOSE of the ftrace:function event on this CPU."""
@@ -364,13 +372,10 @@ class FtraceMachine(RuleBasedStateMachine):
             self.exp.hashes["perf"].filter.clear()
             self.exp.hashes["perf"].notrace.clear()
         else:
-            # ADD and DEL come in pairs: the disable count goes 1 -> 0 -> 1
-            enable = what == "add"
-            if user.enabled_here == enable:
-                return
-            user.enabled_here = enable
+            # ADD and DEL come in turn: the disable count goes 1 -> 0 -> 1
+            user.enabled_here = what == "add"
             getattr(k, call)(ops)
-            if enable and self.admitted("perf"):
+            if user.enabled_here and self.admitted("perf"):
                 self.reached("perf event enabled while tracing")
 
     # ------------------------------------------------------------ rules: kprobes

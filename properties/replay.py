@@ -85,6 +85,8 @@ def take(m, line):
         }.get(g[0])
         need(what is not None, f"no perf step {g[0]}")
         need(users["perf"].active == (what != "open"), "not in that state")
+        need(what not in ("add", "close") or not users["perf"].enabled_here, "enabled already")
+        need(what != "del" or users["perf"].enabled_here, "not enabled")
         m.do_perf(what)
     elif action == "kprobe":
         arm = g[0] == "arm"

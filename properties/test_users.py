@@ -30,6 +30,8 @@ def test_perf_goes_through_control_ops_which_has_no_trampoline():
     assert perf.disabled == 1 and m.sys.called("f0") == []
     take(m, "perf_ftrace_function_enable(perf)")
     assert perf.disabled == 0 and m.sys.called("f0") == ["perf"]
+    take(m, "perf_ftrace_function_disable(perf)")
+    assert perf.disabled == 1 and m.sys.called("f0") == []
     take(m, "perf_ftrace_function_unregister(perf)")
     assert k.ftrace_ops_list is k.ftrace_list_end and perf.disabled is None
 
