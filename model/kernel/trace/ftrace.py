@@ -1462,9 +1462,9 @@ def __unregister_ftrace_function_probe(k, glob, ops, data, flags):
     trace_probe_ops when none is left, then moves the hash: with probes
     left, the 3.17 code moves it without updating the call sites.
     """
-    if glob and (glob == "*" or not glob):
+    if glob == "*" or not glob:
         glob = None
-    elif glob:
+    else:
         if k.WARN_ON(glob.startswith("!"), "unregister_ftrace_function_probe: '!'"):
             return
     hash = ftrace_hash(k.trace_probe_ops.filter_hash.ips)
