@@ -332,23 +332,16 @@ class FtraceMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------ rules: perf
 
-    @precondition(lambda self: not self.exp.users["perf"].active)
-    @rule()
-    def perf_open(self):
-        self.do_perf("open")
-
-    @precondition(lambda self: self.exp.users["perf"].active)
-    @rule()
-    def perf_add_or_del(self):
-        self.do_perf("del" if self.exp.users["perf"].enabled_here else "add")
-
-    # perf schedules the event out (DEL) before it closes it
-    @precondition(
-        lambda self: self.exp.users["perf"].active and not self.exp.users["perf"].enabled_here
-    )
-    @rule()
-    def perf_close(self):
-        self.do_perf("close")
+    @rule(close=st.booleans())
+    def perf_event(self, close):
+        """The event's next step: OPEN, then ADD and DEL in turn, CLOSE after a DEL."""
+        user = self.exp.users["perf"]
+        if not user.active:
+            self.do_perf("open")
+        elif user.enabled_here:
+            self.do_perf("del")
+        else:
+            self.do_perf("close" if close else "add")
 
     def do_perf(self, what):
         """TRACE_REG_PERF_OPEN/ADD/DEL/CLOSE of the ftrace:function event on this CPU."""
@@ -365,6 +358,7 @@ class FtraceMachine(RuleBasedStateMachine):
             self.start("perf")
             user.enabled_here = False  # control_ops_alloc() disables every CPU
             self.expect_ret(k.perf_ftrace_function_register(ops), call)
+            self.reached(f"register while ftrace_enabled={k.ftrace_enabled}")
         elif what == "close":
             self.stop("perf")
             self.expect_ret(k.perf_ftrace_function_unregister(ops), call)
@@ -380,16 +374,11 @@ class FtraceMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------ rules: kprobes
 
-    @precondition(lambda self: len(self.kprobes) < len(self.vmlinux))
     @rule(data=st.data(), alloc_fails=S.faults)
-    def kprobe_arm(self, data, alloc_fails):
-        fname = data.draw(S.one_of_names(set(self.vmlinux) - self.kprobes))
-        self.do_kprobe(fname, True, alloc_fails)
-
-    @precondition(lambda self: self.kprobes)
-    @rule(data=st.data())
-    def kprobe_disarm(self, data):
-        self.do_kprobe(data.draw(S.one_of_names(self.kprobes)), False)
+    def kprobe(self, data, alloc_fails):
+        """A kprobe armed on a vmlinux function, or disarmed if it has one."""
+        fname = data.draw(S.one_of_names(self.vmlinux))
+        self.do_kprobe(fname, fname not in self.kprobes, alloc_fails)
 
     def do_kprobe(self, fname, arm, alloc_fails=False):
         """A kprobe on fname armed (the first one registers the ops) or disarmed."""
@@ -412,6 +401,8 @@ class FtraceMachine(RuleBasedStateMachine):
         after = self.admitted("kprobe") if self.exp.users["kprobe"].active else set()
         self.touch(before ^ after)
         getattr(self.k, call)(self.sys.ip(fname))
+        if first:
+            self.reached(f"register while ftrace_enabled={self.k.ftrace_enabled}")
         if len(self.kprobes) > 1:
             self.reached("two kprobes armed")
 

@@ -37,7 +37,7 @@ STATED_STEPS = {
     fixes.SYSCTL_CLEAR_EN: 6,
     fixes.TRAMP_OWNER: 6,
     fixes.TRACES_MOD_NOTRACE: 7,
-    fixes.CONTROL_TRAMP: 4,
+    fixes.CONTROL_TRAMP: 5,
     fixes.CONTROL_MOD: 2,
     fixes.PROBE_UPDATE: 4,
     fixes.TRAMP_RECURSION: 2,
