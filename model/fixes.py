@@ -26,6 +26,11 @@ TRAMP_PG_FLAG = "tramp-pg-flag"
 SYSCTL_ORDER = "sysctl-order"
 SYSCTL_CLEAR_EN = "sysctl-clear-en"
 TRAMP_OWNER = "tramp-owner"
+# the users' paths (perf's CONTROL ops, function probes, recursion)
+CONTROL_TRAMP = "control-tramp"
+CONTROL_MOD = "control-mod"
+PROBE_UPDATE = "probe-update"
+TRAMP_RECURSION = "tramp-recursion"
 
 V3_17 = "3.17.0"  # a 3.17-rc fix: the seed's base lacks it, v3.17.0 has it
 
@@ -246,6 +251,59 @@ CATALOGUE = (
         "hash test, so in ftrace_clear_tramps() (1535) the first ops with trampolines "
         "clears it and the owner is never decremented: the kernel's own "
         "trace_selftest_ops() then fails the seed's count check (2285)",
+        found_by="tramproof",
+    ),
+    Fix(
+        CONTROL_TRAMP,
+        "ftrace: Let only an ops with a trampoline own a trampolined record (tramproof's own)",
+        "",
+        "",
+        "ftrace_find_tramp_ops_new() skips ops without a trampoline, as 3.18.30's "
+        "ftrace_find_tramp_ops_any() does (linux-3.18.30/kernel/trace/ftrace.c:1897).",
+        "linux-3.17.0+seed/kernel/trace/ftrace.c:1925: control_ops, whose empty hashes "
+        "admit every ip and which perf's first CONTROL ops puts at the head of "
+        "ftrace_ops_list (361), answers for a record another ops' trampoline holds, "
+        "and ftrace_get_addr_new() (1948) warns and kills ftrace",
+        found_by="tramproof",
+    ),
+    Fix(
+        CONTROL_MOD,
+        "ftrace: Count CONTROL ops into new module records (tramproof's own)",
+        "",
+        "",
+        "ftrace_update_code() and referenced_filters() also walk "
+        "ftrace_control_list.",
+        "linux-3.17.0+seed/kernel/trace/ftrace.c:2550: the walk at 2568 is of "
+        "ftrace_ops_list, where only control_ops (never ENABLED) stands for perf, so a "
+        "module loaded while perf's event traces every function gets no count for "
+        "it, and perf's close underflows the count (FTRACE_WARN_ON at 1663)",
+        found_by="tramproof",
+    ),
+    Fix(
+        PROBE_UPDATE,
+        "ftrace: Update the call sites when some function probes are removed (tramproof's own)",
+        "",
+        "",
+        "__unregister_ftrace_function_probe() calls ftrace_ops_update_code() "
+        "after moving trace_probe_ops' hash (unchanged in 4.0.5).",
+        "linux-3.17.0+seed/kernel/trace/ftrace.c:3504: with probes left, the hash is "
+        "moved (3576) and no site is updated: a function whose probe went keeps "
+        "calling trace_probe_ops' trampoline with no owner",
+        found_by="tramproof",
+    ),
+    Fix(
+        TRAMP_RECURSION,
+        "ftrace: Add separate function for non recursive callbacks",
+        "3.19.8",
+        "",
+        "The trampoline calls ftrace_ops_get_func(ops) "
+        "(linux-3.19.8/arch/x86/kernel/ftrace.c:845): ftrace_ops_recurs_func() "
+        "(linux-3.18.30/kernel/trace/ftrace.c:4929), the list function's "
+        "recursion guard, for an ops that is not RECURSION_SAFE.",
+        "linux-3.17.0+seed/arch/x86/kernel/ftrace.c:784: the seed's trampoline calls "
+        "ops->func directly, so kprobe_ftrace_ops and trace_probe_ops, which rely on "
+        "ftrace's recursion guard, recurse without bound when their handler calls "
+        "the function they trace",
         found_by="tramproof",
     ),
 )

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from model import fixes
 from properties import citations
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -43,6 +44,15 @@ def reference(pytestconfig):
 def test_unit_cites_its_c(unit, reference):
     problems = citations.check(unit, reference)
     assert not problems, f"{unit} (line {unit.line}):\n  " + "\n  ".join(problems)
+
+
+@pytest.mark.parametrize("fix", fixes.CATALOGUE, ids=lambda f: f.id)
+def test_catalogue_reason_opens_with_a_definition(fix, reference):
+    """Each entry's line of C reasoning starts at a line that opens a C definition."""
+    first = citations.citations(fix.why)[0]
+    assert fix.why.startswith(first.text + ":"), fix.why
+    opened = {n for lines in reference.definitions(first.file).values() for n in lines}
+    assert first.line in opened, f"{fix.id}: {first.text} opens no definition"
 
 
 def test_the_model_has_units():

@@ -1,7 +1,7 @@
 """Replay a program written in kernel words, and cut it down to the steps that matter.
 
 A program is the list of step lines the state machine prints with a failure
-(``register_ftrace_function(kprobe)``, ``echo 0 > /proc/sys/kernel/ftrace_enabled``,
+(``register_ftrace_function(regs_ops)``, ``echo 0 > /proc/sys/kernel/ftrace_enabled``,
 ...).  Replaying runs each step on a fresh machine and every invariant after
 it, as hypothesis does.
 """
@@ -26,6 +26,11 @@ GRAMMAR = [
     (r"unregister_ftrace_graph\(\)", "graph_off"),
     (r"(ftrace_set_filter|ftrace_set_notrace)\((\w+), (NULL|'[^']*'), reset=([01])\)", "filter"),
     (r"echo ([01]) > /proc/sys/kernel/ftrace_enabled", "sysctl"),
+    (r"(perf_ftrace_function_\w+)\(perf\)", "perf"),
+    (rf"(arm|disarm)_kprobe_ftrace\((\w+)\){FAILS}", "kprobe"),
+    (r"echo '(!?)([\w*]+):traceon' >> set_ftrace_filter", "probe"),
+    (r"echo '([^']*)' (>>?) set_ftrace_(filter|notrace)", "tracefs"),
+    (r"(\w+)'s callback calls (\w+)", "calls"),
     (rf"insmod mod(\d+){FAILS}", "insmod"),
     (r"rmmod mod(\d+)", "rmmod"),
 ]
@@ -71,6 +76,32 @@ def take(m, line):
         m.do_set_filter(
             ops, "" if buf == "NULL" else buf[1:-1], reset == "1", call == "ftrace_set_notrace"
         )
+    elif action == "perf":
+        what = {
+            "perf_ftrace_function_register": "open",
+            "perf_ftrace_function_enable": "add",
+            "perf_ftrace_function_disable": "del",
+            "perf_ftrace_function_unregister": "close",
+        }.get(g[0])
+        need(what is not None, f"no perf step {g[0]}")
+        need(users["perf"].active == (what != "open"), "not in that state")
+        need(what not in ("add", "close") or not users["perf"].enabled_here, "enabled already")
+        need(what != "del" or users["perf"].enabled_here, "not enabled")
+        m.do_perf(what)
+    elif action == "kprobe":
+        arm = g[0] == "arm"
+        need(g[1] in m.vmlinux, f"no vmlinux function {g[1]}")
+        need((g[1] in m.kprobes) != arm, "not in that state")
+        m.do_kprobe(g[1], arm, bool(g[2]))
+    elif action == "probe":
+        need(g[1] in m.vmlinux or g[1] == "f*", f"no probe pattern {g[1]}")
+        m.do_function_probe(g[1], g[0] == "!")
+    elif action == "tracefs":
+        m.do_tracefs_filter(g[0], g[1] == ">", g[2] == "notrace")
+    elif action == "calls":
+        need(g[0] in m.exp.users and g[0] != "graph", f"no user {g[0]}")
+        need(g[1] == "nothing" or g[1] in m.vmlinux, f"no vmlinux function {g[1]}")
+        m.do_callback_calls(g[0], None if g[1] == "nothing" else g[1])
     elif action == "sysctl":
         m.do_sysctl(int(g[0]))
     elif action == "insmod":

@@ -320,7 +320,7 @@ USER_FLAGS = (
 
 def registration(m, line):
     """For a step that registers an ops: the ops, the flags its user set and its
-    hashes as the step finds them (``kprobe [SAVE_REGS] filter={f3} notrace={}``)."""
+    hashes as the step finds them (``regs_ops [SAVE_REGS] filter={f3} notrace={}``)."""
     action, groups = parse(line)
     if action not in ("register", "function_on", "graph_on"):
         return ""

@@ -64,6 +64,8 @@ STACK_LIMIT = DIRECT_BASE + DIRECT_SIZE - 0x10000  # kmalloc'd ops stay below th
 
 FUNCTION_SIZE = 0x20
 CALL_BOUND = 20000  # instructions per emu.call()
+NEST_BOUND = 8  # emu.call()s a callback may nest inside one another
+NEST_GAP = 0x800  # a nested call's stack starts this far below the caller's rsp
 REDIRECT_RAX = 0x5EED  # what the redirect landing returns
 SCRATCH = {"rax": 0xAAAA, "r10": 0x1010, "r11": 0x1111}  # what emu.call() starts them at
 POISON = 0xDEADBEEFDEAD0000  # what a callback leaves in the registers C may clobber
@@ -71,7 +73,15 @@ OPS_SIZE = 0x80
 OPS_FIELDS = {"func": 0x0, "next": 0x8, "flags": 0x10, "trampolines": 0x20, "trampoline": 0x60}
 
 # the C functions this machine runs in Python, entered through a hooked retq
-CFUNCS = ("prepare_ftrace_return", "ftrace_return_to_handler", "ftrace_ops_list_func")
+CFUNCS = (
+    "prepare_ftrace_return",
+    "ftrace_return_to_handler",
+    "ftrace_ops_list_func",
+    "ftrace_ops_control_func",
+    "ftrace_ops_recurs_func",
+)
+# the ftrace_func_t functions among them, run by a hook the core sets in ops_func_hooks
+OPS_FUNCS = ("ftrace_ops_control_func", "ftrace_ops_recurs_func")
 
 PT_REGS = "r15 r14 r13 r12 bp bx r11 r10 r9 r8 ax cx dx si di orig_ax ip cs flags sp ss".split()
 PT_REGS_SIZE = 21 * 8
@@ -227,6 +237,7 @@ class Invocation:
     ret: int = 0  # the return address on the stack (0 when called through the list hook)
     regs_bytes: bytes = b""  # the pt_regs as they were on entry (decoded by pt_regs)
     via_list: bool = False
+    reentered: bool = False  # entered while an earlier entry of the same func was running
 
     @property
     def pt_regs(self):
@@ -270,6 +281,8 @@ class CallResult:
     saved_before: tuple = ()  # PRESERVED's values on entry (rsp: the parent's, around its call)
     saved_after: tuple = ()  # and when the parent got control back
     rax: int = 0
+    nested: list = field(default_factory=list)  # CallResults of the calls callbacks made
+    reentered: list = field(default_factory=list)  # re-entering Invocations, at any depth
 
     @property
     def before(self):
@@ -328,7 +341,9 @@ class Emu:
         self.sym["ftrace_redirected"] = REDIRECT_BASE
         uc.mem_write(REDIRECT_BASE, redirect)
         uc.mem_write(CALLBACK_BASE, b"\xcc" * (PARENT_END - CALLBACK_BASE))
-        self._cfunc = {self.sym[n]: getattr(self, "_" + n) for n in CFUNCS}
+        self._cfunc = {
+            self.sym[n]: getattr(self, "_" + n, None) or self._ops_func(n) for n in CFUNCS
+        }
         uc.hook_add(
             UC_HOOK_CODE, self._on_cfunc, None, CFUNC_BASE, CFUNC_BASE + 0x10 * len(CFUNCS) - 1
         )
@@ -342,6 +357,9 @@ class Emu:
         self.modules = {}  # mapped module-area ranges: start -> size
         self.inject = {"module_alloc": 0, "probe_kernel_read": 0, "op_ref": 0}
         self.list_func_hook = None
+        self.ops_func_hooks = {}  # name in OPS_FUNCS -> callable(ip, parent_ip, op, regs)
+        self._running = []  # callbacks entered whose on_call has not returned, outermost first
+        self._root = None  # the outermost CallResult while calls nest
         self.graph_entry_hook = None
         self.ret_stack = []  # current->ret_stack: (ret, func, frame_pointer)
         self.c_functions = {}  # C functions of the model entered from machine code
@@ -519,6 +537,14 @@ class Emu:
         self._name(addr, name)
         return addr
 
+    def set_on_call(self, func, on_call):
+        """No C counterpart: give the callback at ``func`` a new on_call (see new_callback)."""
+        self._callbacks[func].on_call = on_call
+
+    def on_call_of(self, func):
+        """No C counterpart: the on_call of the callback at ``func`` (None if none)."""
+        return self._callbacks[func].on_call
+
     def alloc_ops(self, ops, dynamic):
         """Give ``ops`` an emulated address (direct map if dynamic, else kernel data).
 
@@ -570,18 +596,22 @@ class Emu:
         if not PARENT_BASE <= parent_ip < PARENT_END:
             raise ValueError(f"parent_ip {parent_ip:#x} is outside the parent area")
         uc = self.uc
+        outer = self._result
+        if outer is not None:
+            return self._nested_call(ip, parent_ip, args, flags, preserved, outer)
         rsp = STACK_TOP - 8
         uc.mem_write(rsp, parent_ip.to_bytes(8, "little"))
         saved = [preserved[n] for n in _SAVED] if preserved else _DEFAULT_SAVED
         self._entry.write((*args, *_SCRATCH, flags, rsp, *saved))
-        result = self._result = CallResult(saved_before=(*saved, rsp + 8))
+        result = self._result = self._root = CallResult(saved_before=(*saved, rsp + 8))
         self._fault = None
         try:
             uc.emu_start(start, parent_ip, count=CALL_BOUND)
         except UcError as e:
             raise self.fault(uc.reg_read(X.UC_X86_REG_RIP), str(e)) from None
         finally:
-            self._result = None
+            self._result = self._root = None
+            self._running.clear()
         if self._fault:
             raise self._fault
         *after, rax, pc = self._exit.read()
@@ -592,27 +622,81 @@ class Emu:
         result.saved_after, result.rax = tuple(after), rax
         return result
 
+    def _nested_call(self, ip, parent_ip, args, flags, preserved, outer):
+        """No C counterpart: a call a callback makes while a call runs, below its stack.
+
+        The caller's CPU context is put back afterwards, so the outer run goes
+        on as if the callback's call had returned.  Bounded by NEST_BOUND.
+        """
+        uc = self.uc
+        if len(self._running) > NEST_BOUND:
+            pc = uc.reg_read(X.UC_X86_REG_RIP)
+            raise self.fault(pc, f"calls nested deeper than {NEST_BOUND}")
+        context = uc.context_save()
+        start, _ = self._functions[ip]
+        rsp = (uc.reg_read(X.UC_X86_REG_RSP) - NEST_GAP) & ~0xF
+        uc.mem_write(rsp - 8, parent_ip.to_bytes(8, "little"))
+        rsp -= 8
+        saved = [preserved[n] for n in _SAVED] if preserved else _DEFAULT_SAVED
+        self._entry.write((*args, *_SCRATCH, flags, rsp, *saved))
+        result = self._result = CallResult(saved_before=(*saved, rsp + 8))
+        try:
+            uc.emu_start(start, parent_ip, count=CALL_BOUND)
+            if self._fault:
+                raise self._fault
+            *after, rax, pc = self._exit.read()
+            if pc != parent_ip:
+                raise self.fault(pc, f"nested call did not return to {parent_ip:#x}")
+        except UcError as e:
+            raise self.fault(uc.reg_read(X.UC_X86_REG_RIP), str(e)) from None
+        finally:
+            self._result = outer
+            uc.context_restore(context)
+        result.saved_after, result.rax = tuple(after), rax
+        outer.nested.append(result)
+        return result
+
     def _invoke(self, func, ip, parent_ip, op, regs, ret, via_list, regs_bytes=None):
         """Record one callback invocation and run its on_call action.
 
         No C counterpart: the emulator's record of a callback's call.
+        An invocation of a func whose earlier invocation is still running
+        (its on_call made a call that came back to it) is marked reentered
+        and listed in the outermost call's result.
         """
         if regs and regs_bytes is None:
             regs_bytes = self.read(regs, PT_REGS_SIZE)
         inv = Invocation(func, ip, parent_ip, op, regs, ret, regs_bytes or b"", via_list)
+        inv.reentered = func in self._running
         if self._result is not None:
             self._result.calls.append(inv)
+            if inv.reentered:
+                self._root.reentered.append(inv)
         cb = self._callbacks.get(func)
         if cb is not None and cb.on_call:
-            cb.on_call(self, inv)
+            self._running.append(func)
+            try:
+                cb.on_call(self, inv)
+            finally:
+                self._running.pop()
         return inv
+
+    def running(self, func):
+        """No C counterpart: is an invocation of ``func`` running (on_call not returned)?"""
+        return func in self._running
 
     def record_call(self, func, ip, parent_ip, op, regs):
         """The list function (modelled by the core in Python) calls ``func``.
 
         Not a C function: the list function's op->func() call in
         __ftrace_ops_list_func() at linux-3.17.0+seed/kernel/trace/ftrace.c:4837.
+        A func of OPS_FUNCS (control_ops' ftrace_ops_control_func) runs its
+        hook instead: it is C the core runs, no callback.
         """
+        for name in OPS_FUNCS:
+            if func == self.sym[name]:
+                self.ops_func_hooks[name](ip, parent_ip, op, regs)
+                return None
         return self._invoke(func, ip, parent_ip, op, regs, 0, True)
 
     def _on_callback(self, uc, addr, size, _data):
@@ -644,6 +728,18 @@ class Emu:
         if self.list_func_hook:
             self.list_func_hook(ip, parent_ip, regs)
         self._clobber.write(_POISON)
+
+    def _ops_func(self, name):
+        """No C counterpart: the hook of an ftrace_func_t the core runs in Python (OPS_FUNCS)."""
+
+        def hook(uc):
+            ip, parent_ip, op, regs, _ = self._args.read()
+            fn = self.ops_func_hooks.get(name)
+            if fn:
+                fn(ip, parent_ip, op, regs)
+            self._clobber.write(_POISON)
+
+        return hook
 
     def _prepare_ftrace_return(self, uc):
         """Entry of prepare_ftrace_return: run the model's C function, record the call.

@@ -142,6 +142,9 @@ class ftrace_ops:
         self.func_hash = ftrace_ops_hash()
         self.tramp_hash = None
         self.trampoline = trampoline
+        # CONTROL ops: the per-cpu disable count (one CPU in the model);
+        # None until control_ops_alloc()
+        self.disabled = None
         # Not in the C: the ips this ops set TRAMP on and still holds, kept
         # only by the tramproof fix tramp-owner (model/fixes.py).
         self.tramp_owned = set()

@@ -14,6 +14,7 @@ text_ip_addr(), which have no effect on one emulated CPU with writable text.
 
 import struct
 
+from model import fixes
 from model.include.linux.ftrace import (
     FTRACE_OPS_FL_ALLOC_TRAMP,
     FTRACE_OPS_FL_SAVE_REGS,
@@ -457,7 +458,12 @@ def arch_ftrace_update_trampoline(k, ops):
         start_offset, call_offset = sym["ftrace_caller"], sym["ftrace_call"]
 
     ip = ops.trampoline + call_offset - start_offset
-    new = k.ftrace_call_replace(ip, ops.func)
+    if k.fixed(fixes.TRAMP_RECURSION):
+        # linux-3.19.8/arch/x86/kernel/ftrace.c:845: what ftrace_ops_get_func() says
+        func = k.ftrace_ops_get_func(ops)
+    else:
+        func = ops.func
+    new = k.ftrace_call_replace(ip, func)
     ret = k.update_ftrace_func(ip, new)
     k.WARN_ON(ret, "arch_ftrace_update_trampoline: update_ftrace_func failed")
 
