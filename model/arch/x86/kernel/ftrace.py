@@ -459,7 +459,8 @@ def arch_ftrace_update_trampoline(k, ops):
 
     ip = ops.trampoline + call_offset - start_offset
     if k.fixed(fixes.TRAMP_RECURSION):
-        # linux-3.19.8/arch/x86/kernel/ftrace.c:845: what ftrace_ops_get_func() says
+        # arch_ftrace_update_trampoline() at linux-3.19.8/arch/x86/kernel/ftrace.c:819
+        # calls what ftrace_ops_get_func() says
         func = k.ftrace_ops_get_func(ops)
     else:
         func = ops.func
