@@ -48,9 +48,9 @@ def test_what_the_report_says():
     assert any("callq" in line for line in rep.trampolines[0]["listing"])
     assert rep.warnings
     # what each registration registered: the ops, its flags, its hashes then
-    assert rep.notes[0] == "global_ops [RECURSION_SAFE] filter={} notrace={}"
-    assert rep.notes[2] == "graph_ops [STUB|RECURSION_SAFE] filter={} notrace={f3}"
-    assert rep.notes[1] == rep.notes[3] == ""
+    assert rep.notes[1] == "graph_ops [STUB|RECURSION_SAFE] filter={} notrace={f3}"
+    assert rep.notes[2] == "global_ops [RECURSION_SAFE] filter={} notrace={f3}"
+    assert rep.notes[0] == rep.notes[3] == ""
 
 
 def test_text_and_json_read_back_to_the_same_program():
