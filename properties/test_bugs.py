@@ -25,28 +25,26 @@ GOLDEN = Path(__file__).parent / "golden"
 
 # The longest shrunk program each bug may take, as we state it.
 STATED_STEPS = {
-    fixes.TRAMP_LOOP: 4,
-    fixes.GRAPH_OPS: 3,
-    fixes.HASH_OPS_UPDATE: 3,
-    fixes.STALE_TRAMP_HASH: 6,
-    fixes.MOD_HASH_ZERO: 6,
-    fixes.SYSCTL_GRAPH: 5,
-    fixes.MODULE_REGS: 3,
+    fixes.TRAMP_LOOP: 3,
+    fixes.GRAPH_OPS: 2,
+    fixes.HASH_OPS_UPDATE: 2,
+    fixes.STALE_TRAMP_HASH: 4,
+    fixes.MOD_HASH_ZERO: 5,
+    fixes.SYSCTL_GRAPH: 4,
+    fixes.MODULE_REGS: 2,
     fixes.MODULE_DISABLED: 4,
-    fixes.TRAMP_PG_FLAG: 7,
-    fixes.SYSCTL_ORDER: 5,
+    fixes.TRAMP_PG_FLAG: 4,
+    fixes.SYSCTL_ORDER: 4,
     fixes.SYSCTL_CLEAR_EN: 6,
-    fixes.TRAMP_OWNER: 3,
-    fixes.HASH_OPS_ENABLED: 3,
-    fixes.CONTROL_TRAMP: 5,
+    fixes.TRAMP_OWNER: 2,
+    fixes.HASH_OPS_ENABLED: 4,
+    fixes.CONTROL_TRAMP: 3,
     fixes.CONTROL_MOD: 2,
-    fixes.PROBE_UPDATE: 4,
+    fixes.PROBE_UPDATE: 3,
     fixes.TRAMP_RECURSION: 2,
 }
-# Bugs the derandomized hunt needs more examples for than HUNT's: with the
-# users' rules (perf, kprobes, probes, tracefs, callbacks calling traced
-# functions) the module and notrace steps this one needs are drawn less often.
-EXAMPLES = {fixes.TRACES_MOD_NOTRACE: 6000}
+# Bugs the derandomized hunt needs more examples for than HUNT's.
+EXAMPLES = {}
 REACHABLE = sorted(f.id for f in fixes.CATALOGUE if f.unreachable_because is None)
 
 

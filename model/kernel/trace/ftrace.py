@@ -1653,8 +1653,7 @@ def register_ftrace_function_probe(k, glob, ops, data=None):
     filter, the hash moved, then the probe ops started (or the sites
     updated).  Returns the number of functions probed.
     """
-    not_ = glob.startswith("!")
-    search = glob[1:] if not_ else glob
+    type_, search, not_ = k.filter_parse_regex(glob)
     # we do not support '!' for function probes
     if k.WARN_ON(not_, "register_ftrace_function_probe: '!'"):
         return -EINVAL
@@ -1662,8 +1661,8 @@ def register_ftrace_function_probe(k, glob, ops, data=None):
     if k.ftrace_disabled:
         return -ENODEV
     count = 0
-    for rec in k.filter_candidates(search):
-        if not k.ftrace_match(rec.name, search):
+    for rec in k.filter_candidates(search, type_):
+        if not k.ftrace_match(rec.name, search, type_):
             continue
         count += 1
         k.enter_record(hash, rec, 0)
@@ -1685,15 +1684,23 @@ def __unregister_ftrace_function_probe(k, glob, ops, data, flags):
     if glob == "*" or not glob:
         glob = None
     else:
-        if k.WARN_ON(glob.startswith("!"), "unregister_ftrace_function_probe: '!'"):
+        type_, search, not_ = k.filter_parse_regex(glob)
+        # we do not support '!' for function probes
+        if k.WARN_ON(not_, "unregister_ftrace_function_probe: '!'"):
             return
+        # The C matches the glob as filter_parse_regex() left it (cut at its
+        # first '*' after the start) with the parsed pattern's length.
+        cut = glob.find("*", 1)
+        glob = glob if cut < 0 else glob[:cut]
+        if type_ in (MATCH_FRONT_ONLY, MATCH_END_ONLY):
+            glob = glob[: len(search)]
     hash = ftrace_hash(k.trace_probe_ops.filter_hash.ips)
     for entry in list(k.ftrace_func_hash):
         if flags & PROBE_TEST_FUNC and entry.ops is not ops:
             continue
         if flags & PROBE_TEST_DATA and entry.data != data:
             continue
-        if glob and not k.ftrace_match(k.emu.function_name(entry.ip), glob):
+        if glob and not k.ftrace_match(k.emu.function_name(entry.ip), glob, type_):
             continue
         hash.ips.discard(entry.ip)
         k.ftrace_func_hash.remove(entry)
