@@ -36,7 +36,7 @@ from model import fixes
 from properties import strategies as S
 from properties.expectation import Expectation, User
 from properties.machine import OPS_USERS, FtraceMachine
-from properties.users import USERS
+from properties.users import PATH_USERS, USERS
 from tramproof import bench_emulation
 from tramproof.hunt import HUNT
 
@@ -79,6 +79,10 @@ class NoopMachine(FtraceMachine):
             self.exp.add_user(User(user, "global_ops"))
         for name in OPS_USERS:
             self.exp.add_user(User(name, name, static=not USERS[name][1]))
+        for name, (static, _) in PATH_USERS.items():
+            self.exp.add_user(User(name, name, static=static))
+        self.vmlinux = S.vmlinux_names(functions)
+        self.kprobes = set()
         self.next_module = 0
         self.loaded = {}
         self.dead_names = set()
@@ -109,6 +113,21 @@ class NoopMachine(FtraceMachine):
         pass
 
     def do_sysctl(self, value):
+        pass
+
+    def do_perf(self, what):
+        pass
+
+    def do_kprobe(self, fname, arm, alloc_fails=False):
+        pass
+
+    def do_function_probe(self, pattern, remove):
+        pass
+
+    def do_tracefs_filter(self, buf, trunc, notrace):
+        pass
+
+    def do_callback_calls(self, user, fname):
         pass
 
     def do_load_module(self, serial, alloc_fails=False):
@@ -150,6 +169,10 @@ class NoopMachine(FtraceMachine):
     def machine_code(self):
         pass
 
+    @invariant()
+    def recursion_contract(self):
+        pass
+
     def check(self):
         pass
 
@@ -181,6 +204,9 @@ class ModelOnlyMachine(FtraceMachine):
         pass
 
     def machine_code(self):
+        pass
+
+    def recursion_contract(self):
         pass
 
 
