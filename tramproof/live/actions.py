@@ -1,0 +1,188 @@
+"""Steps in kernel words as actions on the real kernel's interfaces.
+
+The model's vmlinux functions f0, f1, ... are the guest's ``tp_f0_tp``,
+``tp_f1_tp``, ... (built into vmlinux by guest/victim/tp_victim.c); the
+model's module ``mod<N>`` is the guest's ``tpmod<N>.ko`` and its functions
+``mod<N>_a``/``mod<N>_b`` are ``tp_mod<N>_a_tp``/``tp_mod<N>_b_tp``.  A
+prefix and a suffix keep the model's globs ("f*", "*_a", "mod1_*") on the
+victims: each maps to a glob of the same kind (front, end, middle) that no
+other kernel function matches.
+
+Each model user is the kernel user it stands for:
+
+    function tracer        current_tracer = function, options/func_stack_trace
+    graph (the profiler)   function_profile_enabled
+    stack_trace            /proc/sys/kernel/stack_tracer_enabled, stack_trace_filter
+    instance               instances/tp/current_tracer = function, its set_ftrace_*
+    global_ops filters     set_ftrace_filter, set_ftrace_notrace
+    the sysctl             /proc/sys/kernel/ftrace_enabled
+    insmod / rmmod         tpmod<N>.ko
+
+A step the real kernel cannot take as the model does raises ``Inexpressible``
+with the reason; the table is ``INEXPRESSIBLE``.
+"""
+
+import re
+from dataclasses import dataclass, field
+
+TRACING = "/sys/kernel/debug/tracing"
+SYSCTL = "/proc/sys/kernel/ftrace_enabled"
+STACK_SYSCTL = "/proc/sys/kernel/stack_tracer_enabled"
+INSTANCE = f"{TRACING}/instances/tp"
+PREFIX, SUFFIX = "tp_", "_tp"
+
+# model user or step -> why the real kernel cannot do it as the model does
+INEXPRESSIBLE = {
+    "kprobe": "kprobes register kprobe_ftrace_ops with an ip filter of the probed "
+    "functions only; the model's kprobe user traces by its own hashes",
+    "kprobe_ifs": "no in-tree static ops asks for SAVE_REGS_IF_SUPPORTED",
+    "perf": "perf's ftrace:function event needs a perf_event_open helper in the guest "
+    "(not built yet)",
+    "module_alloc fails": "no fault injection for module_alloc in the guest",
+    "notrace stack_trace": "the stack tracer has no notrace file",
+    "middle glob": "a '*middle*' glob would match kernel functions besides the victims",
+}
+
+
+class Inexpressible(Exception):
+    """A step the real kernel's interfaces cannot take as the model does."""
+
+
+@dataclass
+class KernelStep:
+    """One model step as shell lines for the guest; ``note`` says where it is
+    only an approximation of the model's step."""
+
+    line: str
+    commands: list = field(default_factory=list)
+    note: str = ""
+
+
+def real_name(name):
+    """The guest's function for a model function name (f3 -> tp_f3_tp)."""
+    return f"{PREFIX}{name}{SUFFIX}"
+
+
+def model_name(real):
+    """The model's name of a guest victim function, or None for any other function."""
+    m = re.fullmatch(rf"{PREFIX}(\w+){SUFFIX}", real)
+    return m.group(1) if m else None
+
+
+def real_pattern(pattern):
+    """A model filter glob as a guest glob of the same match type.
+
+    3.17's glob knows "name", "front*", "*end" and "*middle*"; a leading "!"
+    negates.  No affix keeps a "*middle*" glob on the victims: Inexpressible.
+    """
+    neg = "!" if pattern.startswith("!") else ""
+    p = pattern[len(neg) :]
+    if not p:
+        return pattern
+    front, end = p.startswith("*"), p.endswith("*") and len(p) > 1
+    if front and end:
+        raise Inexpressible(INEXPRESSIBLE["middle glob"])
+    if front:
+        return f"{neg}{p}{SUFFIX}"
+    if end:
+        return f"{neg}{PREFIX}{p}"
+    return neg + real_name(p)
+
+
+def filter_file(ops, notrace):
+    """The tracefs file holding ops's filter (or notrace) hash."""
+    kind = "notrace" if notrace else "filter"
+    if ops == "global_ops":
+        return f"{TRACING}/set_ftrace_{kind}"
+    if ops == "instance":
+        return f"{INSTANCE}/set_ftrace_{kind}"
+    if ops == "stack_trace":
+        if notrace:
+            raise Inexpressible(INEXPRESSIBLE["notrace stack_trace"])
+        return f"{TRACING}/stack_trace_filter"
+    raise Inexpressible(INEXPRESSIBLE.get(ops, f"no kernel user for ops {ops}"))
+
+
+class Translator:
+    """Turns a program's steps into KernelSteps, keeping what the kernel
+    remembers between steps (the function tracer's func_stack_trace flag)."""
+
+    def __init__(self, parse):
+        self.parse = parse  # the model's step grammar: line -> (action, groups)
+        self.stack_flag = False  # 3.17's func_flags survive a tracer switch
+
+    def step(self, line):
+        action, g = self.parse(line)
+        return getattr(self, f"_{action}")(line, *g)
+
+    @staticmethod
+    def _no_fault(fails):
+        if fails:
+            raise Inexpressible(INEXPRESSIBLE["module_alloc fails"])
+
+    def _register(self, line, user, fails):
+        self._no_fault(fails)
+        if user == "stack_trace":
+            return KernelStep(line, [f"echo 1 > {STACK_SYSCTL}"])
+        if user == "instance":
+            return KernelStep(line, [f"echo function > {INSTANCE}/current_tracer"])
+        raise Inexpressible(INEXPRESSIBLE.get(user, f"no kernel user for {user}"))
+
+    def _unregister(self, line, user):
+        if user == "stack_trace":
+            return KernelStep(line, [f"echo 0 > {STACK_SYSCTL}"])
+        if user == "instance":
+            return KernelStep(line, [f"echo nop > {INSTANCE}/current_tracer"])
+        raise Inexpressible(INEXPRESSIBLE.get(user, f"no kernel user for {user}"))
+
+    def _function_on(self, line, stack, fails):
+        self._no_fault(fails)
+        step = KernelStep(line, [f"echo function > {TRACING}/current_tracer"])
+        want = stack == "1"
+        if want != self.stack_flag:
+            # func_set_flag() re-registers global_ops with the other callback
+            # (linux-3.17.0+seed/kernel/trace/trace_functions.c:231)
+            step.commands.append(f"echo {int(want)} > {TRACING}/options/func_stack_trace")
+            step.note = "func_stack_trace set after the tracer starts: global_ops is "
+            step.note += "unregistered and registered once more"
+            self.stack_flag = want
+        return step
+
+    def _function_off(self, line):
+        return KernelStep(line, [f"echo nop > {TRACING}/current_tracer"])
+
+    def _graph_on(self, line):
+        return KernelStep(line, [f"echo 1 > {TRACING}/function_profile_enabled"])
+
+    def _graph_off(self, line):
+        return KernelStep(line, [f"echo 0 > {TRACING}/function_profile_enabled"])
+
+    def _filter(self, line, call, ops, buf, reset):
+        path = filter_file(ops, call == "ftrace_set_notrace")
+        redirect = ">" if reset == "1" else ">>"
+        if buf == "NULL":
+            # open (O_TRUNC with reset) and close: the hash is applied as it is
+            return KernelStep(line, [f": {redirect} {path}"])
+        return KernelStep(line, [f"echo '{real_pattern(buf[1:-1])}' {redirect} {path}"])
+
+    def _sysctl(self, line, value):
+        return KernelStep(line, [f"echo {value} > {SYSCTL}"])
+
+    def _insmod(self, line, serial, fails):
+        self._no_fault(fails)
+        return KernelStep(line, [f"insmod /lib/modules/tpmod{serial}.ko"])
+
+    def _rmmod(self, line, serial):
+        return KernelStep(line, [f"rmmod tpmod{serial}"])
+
+
+def translate(steps, parse):
+    """KernelSteps for a whole program; Inexpressible names the first step that is not."""
+    t = Translator(parse)
+    out = []
+    for number, line in enumerate(steps, 1):
+        try:
+            out.append(t.step(line))
+        except Inexpressible as e:
+            raise Inexpressible(f"step {number} ({line}): {e}") from None
+    return out

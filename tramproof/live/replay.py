@@ -1,0 +1,271 @@
+"""Replay a program in kernel words on the real kernel, beside the model.
+
+After every step the guest is asked what it shows: new dmesg lines that
+matter (warnings, ftrace_bug, oopses) and the victims' lines of
+``enabled_functions``; the model, run on the same steps, says what it
+predicts (its records rendered as the kernel's t_show would).  At the end
+the model's failure is judged against the kernel:
+
+- confirmed: the kernel shows what the failure says (the same warning, the
+  same record in enabled_functions, the same callbacks, the same error);
+- not reproduced: the kernel shows nothing of it;
+- differs: the kernel shows something else wrong (another warning, an oops,
+  a hang).
+"""
+
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from model import fixes
+from tramproof.live.actions import TRACING, model_name, real_name, translate
+from tramproof.live.guest import Guest, GuestError
+
+try:  # the runner's package (tramproof/replay.py) once merged, properties/ before
+    from tramproof.replay import FtraceMachine, parse, read_program, take_and_check
+except ImportError:
+    from properties.replay import FtraceMachine, parse, read_program, take_and_check
+
+# dmesg lines that say something went wrong in the kernel
+NOTABLE = re.compile(
+    r"WARNING:|Bad trampoline|ftrace (faulted|failed)|Failed on|BUG:|Oops|invalid opcode"
+    r"|general protection|Kernel panic|ftrace_bug|FTRACE_WARN"
+)
+TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\] ")
+MARK = "@@TP-EF@@"
+CALL = "/sys/kernel/debug/tramproof/call"
+
+
+def golden_programs():
+    """The catalogued golden programs: properties/golden, or tramproof/tests/golden."""
+    root = Path(__file__).resolve().parents[2]
+    for folder in (root / "tramproof" / "tests" / "golden", root / "properties" / "golden"):
+        if folder.is_dir():
+            return sorted(str(p) for p in folder.glob("*.txt"))
+    return []
+
+
+def model_kernel():
+    """The model's name for the guest's kernel: 3.17.0+seed once the catalogue has it."""
+    return "3.17.0+seed" if "3.17.0+seed" in fixes.KERNELS else "as-posted"
+
+
+@dataclass
+class Observation:
+    """What the kernel showed after one step."""
+
+    statuses: list  # exit status of each command of the step
+    outputs: list  # what each command printed
+    notable: list  # new dmesg lines that matter
+    enabled: dict  # model function name -> enabled_functions line (victims only)
+
+
+@dataclass
+class StepResult:
+    number: int
+    line: str
+    commands: list
+    note: str
+    kernel: Observation
+    model: dict  # model function name -> predicted enabled_functions line
+    model_failure: str | None
+    seconds: float
+
+
+@dataclass
+class LiveResult:
+    steps: list = field(default_factory=list)
+    claimed: str = ""  # the failure the program was found with
+    predicted: str | None = None  # the model's first failure on the guest's kernel
+    verdict: str = ""
+    reason: str = ""
+    died: str = ""  # an oops, panic or hang of the guest
+    boot_seconds: float = 0.0
+
+
+def observe(guest, outputs, statuses):
+    """Read the new dmesg lines and the victims' enabled_functions lines."""
+    reply = guest.run(f"dmesg -c; echo {MARK}; grep _tp {TRACING}/enabled_functions")
+    log, _, enabled = reply.output.partition(MARK + "\n")
+    notable = [TIMESTAMP.sub("", x) for x in log.splitlines() if NOTABLE.search(x)]
+    lines = {}
+    for x in enabled.splitlines():
+        name = model_name(x.split(" ", 1)[0])
+        if name:
+            lines[name] = model_line(x)
+    return Observation(statuses, outputs, notable, lines)
+
+
+def model_line(kernel_line):
+    """A kernel enabled_functions line in the model's names, without %pS's size."""
+    head, *rest = kernel_line.split(" ", 1)
+    line = (model_name(head) or head) + (" " + rest[0] if rest else "")
+    line = re.sub(r"\[tpmod(\d+)\]", r"[mod\1]", line)
+    return re.sub(r"(\+0x[0-9a-f]+)/0x[0-9a-f]+", r"\1", line)
+
+
+def model_records(m):
+    """The model's enabled_functions lines for its own functions, as t_show prints them."""
+    owner = {ip: f"mod{s}" for s, mod in m.loaded.items() for ip in mod.ftrace_callsites}
+    lines = {}
+    for name, recs in m.k.recs_by_name.items():
+        for rec in recs:
+            line = m.k.t_show_enabled(rec, owner.get(rec.ip))
+            if line is not None:
+                lines[name] = line
+    return lines
+
+
+def claimed_failure(text):
+    """The failure a program file states ("failure: ..." or a report's block), or ""."""
+    m = re.search(r"(?m)^failure: (.+)$", text) or re.search(
+        r"(?m)^failure \([^)]*\):\n\s+(.+)$", text
+    )
+    return m.group(1).strip() if m else ""
+
+
+def callbacks_seen(guest, name):
+    """Which observable callbacks ran when the guest calls victim ``name``:
+    the function tracer (trace), the instance (its trace), the profiler (stats)."""
+    fn = real_name(name)
+    guest.run(f"echo > {TRACING}/trace; echo > {TRACING}/instances/tp/trace")
+    guest.run(f"echo {fn} > {CALL}")
+    seen = []
+    for user, path in (
+        ("function", f"{TRACING}/trace"),
+        ("instance", f"{TRACING}/instances/tp/trace"),
+        ("graph", f"{TRACING}/trace_stat/function0"),
+    ):
+        if guest.run(f"grep -q ' {fn}' {path}").status == 0:
+            seen.append(user)
+    return seen
+
+
+def judge(result, guest):
+    """(verdict, reason) for result.claimed against what the kernel showed."""
+    claim = result.claimed
+    notable = [x for s in result.steps for x in s.kernel.notable]
+    last = result.steps[-1].kernel if result.steps else None
+    if result.died:
+        return "differs", f"the kernel died: {result.died}"
+    warned = re.match(r"the kernel warned: [\w_]+: (.+)", claim)
+    if warned:
+        key = re.split(r" at:|: |\(", warned.group(1))[0].strip()
+        hits = [x for x in notable if key in x]
+        if hits:
+            return "confirmed", f"the kernel printed: {hits[0]}"
+        return verdict_without(notable, f"no {key!r} in dmesg")
+    rec = re.search(r"(\w+): flags ([\w|]+) count (\d+)", claim)
+    if rec and last is not None:
+        name, flags, count = rec.groups()
+        shown = last.enabled.get(name)
+        if "ENABLED" not in flags.split("|"):
+            return verdict_without(
+                notable, f"{name} is not ENABLED in the model: enabled_functions cannot show it"
+            )
+        if shown and re.search(rf"\({count}\)", shown):
+            return "confirmed", f"enabled_functions: {shown}"
+        return verdict_without(notable, f"enabled_functions shows {shown or 'no line'} for {name}")
+    ret = re.search(r"returned (-\d+)", claim)
+    if ret and last is not None:
+        if any(last.statuses):
+            return "confirmed", f"the step failed: {' '.join(last.outputs).strip()}"
+        return verdict_without(notable, "every command of the last step succeeded")
+    ran = re.match(r"(\w+): callbacks of \[(.*)\] ran, expected \[(.*)\]", claim)
+    graph = re.match(r"(\w+): graph entry did not run", claim)
+    if ran or graph:
+        name = (ran or graph).group(1)
+        seen = callbacks_seen(guest, name)
+        if graph:
+            missing = "graph" not in seen
+        else:
+            expected = set(re.findall(r"'(\w+)'", ran.group(3))) & {"function", "instance", "graph"}
+            claimed = set(re.findall(r"'(\w+)'", ran.group(2))) & {"function", "instance", "graph"}
+            missing = set(seen) == claimed and claimed != expected
+        if missing:
+            return "confirmed", f"calling {real_name(name)} ran {seen or 'no observable callback'}"
+        return verdict_without(notable, f"calling {real_name(name)} ran {seen}")
+    return verdict_without(notable, "the kernel has no window on this failure")
+
+
+def verdict_without(notable, why):
+    if notable:
+        return "differs", f"{why}; the kernel printed instead: {notable[0]}"
+    return "not reproduced", why
+
+
+def replay_live(text, guest=None, images=None):
+    """Run the program in ``text`` on a fresh guest and beside the model; a LiveResult.
+
+    Raises ReplayError for text that is no program and Inexpressible for a
+    program the kernel cannot run.
+    """
+    steps = read_program(text)
+    kernel_steps = translate(steps, parse)
+    result = LiveResult(claimed=claimed_failure(text))
+    m = FtraceMachine(kernel=model_kernel())
+    own = guest is None
+    if own:
+        guest = Guest(images) if images else Guest()
+        guest.boot()
+    try:
+        result.boot_seconds = guest.boot_seconds or 0.0
+        guest.run("dmesg -c > /dev/null")
+        for number, ks in enumerate(kernel_steps, 1):
+            failed = take_and_check(m, ks.line) if result.predicted is None else None
+            if failed:
+                result.predicted = f"step {number}: {failed[1].splitlines()[0]}"
+            start = time.monotonic()
+            try:
+                replies = [guest.run(c) for c in ks.commands]
+                obs = observe(
+                    guest, [r.output for r in replies], [r.status for r in replies]
+                )
+            except GuestError as e:
+                result.died = f"step {number}: {e}"
+                console = [x for x in e.console.splitlines() if NOTABLE.search(x)]
+                obs = Observation([], [], [TIMESTAMP.sub("", x) for x in console], {})
+            model_lines = model_records(m)
+            result.steps.append(
+                StepResult(
+                    number, ks.line, ks.commands, ks.note, obs, model_lines,
+                    failed[1].splitlines()[0] if failed else None,
+                    time.monotonic() - start,
+                )
+            )  # fmt: skip
+            if result.died:
+                break
+        result.verdict, result.reason = judge(result, guest)
+    finally:
+        if own:
+            guest.close()
+    return result
+
+
+def render(result):
+    """The side-by-side text of a LiveResult."""
+    out = [f"boot: {result.boot_seconds:.2f} s (model kernel {model_kernel()})"]
+    for s in result.steps:
+        out.append(f"{s.number}. {s.line}    [{s.seconds * 1000:.0f} ms]")
+        for c, st in zip(s.commands, s.kernel.statuses or [None] * len(s.commands), strict=True):
+            out.append(f"     kernel$ {c}" + (f"   (exit {st})" if st else ""))
+        if s.note:
+            out.append(f"     note: {s.note}")
+        for x in s.kernel.outputs:
+            if x.strip():
+                out.append(f"     kernel> {x.strip()}")
+        for x in s.kernel.notable:
+            out.append(f"     dmesg: {x}")
+        names = sorted(set(s.model) | set(s.kernel.enabled))
+        for n in names:
+            mine, theirs = s.model.get(n, "-"), s.kernel.enabled.get(n, "-")
+            same = "  " if mine.split("\t")[0] == theirs.split("\t")[0] else "!="
+            out.append(f"     {same} model: {mine!s:40}  kernel: {theirs}".expandtabs(2))
+        if s.model_failure:
+            out.append(f"     model fails: {s.model_failure}")
+    out.append(f"claimed failure: {result.claimed or '(none stated)'}")
+    out.append(f"model on {model_kernel()}: {result.predicted or 'no failure'}")
+    out.append(f"verdict: {result.verdict}: {result.reason}")
+    return "\n".join(out)
+
