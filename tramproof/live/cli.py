@@ -2,12 +2,14 @@
 
     tramproof live replay PROGRAM...   run each program on a fresh guest beside the model
     python -m tramproof.live PROGRAM...   the same
+    tramproof live diff [--minutes M]  random expressible programs on model and kernel
 
-Each PROGRAM is a report or a golden program.  Exit codes: 0 every program
-confirmed on the real kernel; 1 some program not reproduced or differing;
-2 bad input (no such file, not a program); 3 a program the real kernel
-cannot express (nothing was run for it); 4 no guest (QEMU or the image is
-missing, or the guest did not boot).
+Each PROGRAM is a report or a golden program.  Exit codes of replay: 0
+every program confirmed on the real kernel; 1 some program not reproduced
+or differing; 2 bad input (no such file, not a program); 3 a program the
+real kernel cannot express (nothing was run for it); 4 no guest (QEMU or the
+image is missing, or the guest did not boot).  Of diff: 0 no disagreement,
+1 some, 4 no guest.
 """
 
 import argparse
@@ -15,6 +17,7 @@ import sys
 from pathlib import Path
 
 from tramproof.live.actions import Inexpressible
+from tramproof.live.diff import diff
 from tramproof.live.guest import IMAGES, GuestError
 from tramproof.live.replay import render, replay_live
 
@@ -58,6 +61,15 @@ def replay(args, out):
     return code
 
 
+def run_diff(args, out):
+    try:
+        _, _, findings = diff(args.minutes, args.seed, args.steps, args.images, out)
+    except GuestError as e:
+        print(f"tramproof live: {e}", file=sys.stderr)
+        return 4
+    return 1 if findings else 0
+
+
 def add_arguments(parser):
     """The subcommands of `tramproof live`; each parser's ``run`` takes (args, out)."""
     sub = parser.add_subparsers(dest="live_command", required=True)
@@ -67,6 +79,14 @@ def add_arguments(parser):
         "--images", default=IMAGES, type=Path, help="folder of bzImage and initramfs.cpio.gz"
     )
     p.set_defaults(run=replay)
+    p = sub.add_parser("diff", help="random expressible programs on the model and the kernel")
+    p.add_argument("--minutes", type=float, default=10.0, help="budget (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument("--steps", type=int, default=8, help="steps a program (default: %(default)s)")
+    p.add_argument(
+        "--images", default=IMAGES, type=Path, help="folder of bzImage and initramfs.cpio.gz"
+    )
+    p.set_defaults(run=run_diff)
 
 
 def main(argv=None, out=sys.stdout):

@@ -129,8 +129,10 @@ def callbacks_seen(guest, name):
     """Which observable callbacks ran when the guest calls victim ``name``:
     the function tracer (trace), the instance (its trace), the profiler (stats)."""
     fn = real_name(name)
-    guest.run(f"echo > {TRACING}/trace; echo > {TRACING}/instances/tp/trace")
+    buffers = (TRACING, f"{TRACING}/instances/tp")
+    guest.run("; ".join(f"echo > {b}/trace; echo 1 > {b}/tracing_on" for b in buffers))
     guest.run(f"echo {fn} > {CALL}")
+    guest.run("; ".join(f"echo 0 > {b}/tracing_on" for b in buffers))
     seen = []
     for user, path in (
         ("function", f"{TRACING}/trace"),

@@ -1,0 +1,87 @@
+"""The verdict on a program, from what a kernel showed (made up here), and the
+self-test reading of a boot log."""
+
+import pytest
+
+from tramproof.live.replay import (
+    LiveResult,
+    Observation,
+    StepResult,
+    claimed_failure,
+    judge,
+    model_line,
+)
+from tramproof.live.selftest import kernel_verdict
+
+WARN = "the kernel warned: FTRACE_WARN_ON: Bad trampoline accounting at: 0xffffffff81010000 (f0)"
+BAD_TRAMP = "Bad trampoline accounting at: ffffffff8100a000 (tp_f0_tp+0x0/0x10)"
+
+
+def result(claim, notable=(), enabled=None, statuses=(0,), outputs=("",), died=""):
+    obs = Observation(list(statuses), list(outputs), list(notable), enabled or {})
+    step = StepResult(1, "x", ["x"], "", obs, {}, None, 0.0)
+    return LiveResult(steps=[step], claimed=claim, died=died)
+
+
+@pytest.mark.parametrize(
+    "res, verdict",
+    [
+        (result(WARN, notable=["WARNING: CPU: 0 PID: 1 at kernel/trace/ftrace.c:1987", BAD_TRAMP]),
+         "confirmed"),
+        (result(WARN), "not reproduced"),
+        (result(WARN, notable=["WARNING: CPU: 0 PID: 1 at kernel/trace/ftrace.c:1663"]), "differs"),
+        (result(WARN, died="step 1: QEMU exited"), "differs"),
+        (result("count wrong: f0: flags ENABLED|TRAMP|TRAMP_EN count 1, traced by []",
+                enabled={"f0": "f0 (1)  \ttramp: 0xffffffffa0000000"}), "confirmed"),
+        (result("count wrong: f0: flags ENABLED|TRAMP|TRAMP_EN count 1, traced by []"),
+         "not reproduced"),
+        (result("count wrong: f0: flags ENABLED count 2, traced by []",
+                enabled={"f0": "f0 (1)  "}), "not reproduced"),
+        (result("TRAMP on a record 0 users trace: f0: flags TRAMP count 0, traced by []"),
+         "not reproduced"),
+        (result("function tracer start returned -16", statuses=(1,),
+                outputs=("sh: write error: Device or resource busy",)), "confirmed"),
+        (result("function tracer start returned -16"), "not reproduced"),
+    ],
+)  # fmt: skip
+def test_the_verdict_follows_what_the_kernel_showed(res, verdict):
+    assert judge(res, guest=None)[0] == verdict
+
+
+def test_the_claim_is_read_from_golden_programs_and_reports():
+    assert claimed_failure("steps: 1\n  1. x\nfailure: the kernel warned: A: b\n") == (
+        "the kernel warned: A: b"
+    )
+    report = "failure (accounting):\n  TRAMP on a record 2 users trace: f3\n"
+    assert claimed_failure(report) == "TRAMP on a record 2 users trace: f3"
+
+
+def test_kernel_lines_read_in_the_models_names():
+    assert model_line("tp_f3_tp (2)  \ttramp: ftrace_graph_caller+0x0/0x5d") == (
+        "f3 (2)  \ttramp: ftrace_graph_caller+0x0"
+    )
+    assert model_line("tp_mod2_a_tp [tpmod2] (1) R") == "mod2_a [mod2] (1) R"
+
+
+BOOT = """\
+[    1.0] Testing tracer function: PASSED
+[    1.1] Testing dynamic ftrace: PASSED
+[    1.2] Testing dynamic ftrace ops #1: (1 0 1 0 0) (1 1 2 0 0) (2 1 3 1 60) PASSED
+[    1.3] Testing dynamic ftrace ops #2: (1 0 1 1 0) (1 1 2 1 0) (2 1 3 1 1) PASSED
+"""
+
+
+def test_a_boot_log_whose_ops_tests_pass_passes():
+    assert kernel_verdict(BOOT)[0]
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [
+        BOOT.replace("(2 1 3 1 1) PASSED", "(2 1 3 1 1) .. filter failed count=0 .. FAILED!"),
+        BOOT + "[    1.4] WARNING: CPU: 0 PID: 1 at kernel/trace/ftrace.c:1663\n",
+        BOOT.replace("dynamic ftrace ops", "something else"),
+    ],
+)
+def test_a_failed_test_a_warning_or_no_ops_test_fails(broken):
+    assert not kernel_verdict(broken)[0]
