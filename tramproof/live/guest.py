@@ -24,7 +24,7 @@ READY = re.compile(rb"@@TP READY@@\r?\n")
 DONE = re.compile(rb"@@TP (\d+)@@\r?\n")
 PR_SET_PDEATHSIG = 1
 BOOT_TIMEOUT = 120.0
-COMMAND_TIMEOUT = 30.0
+COMMAND_TIMEOUT = 60.0
 CONSOLE_KEPT = 1 << 16  # bytes of console output kept for a verdict
 
 
@@ -56,11 +56,16 @@ def _die_with_parent():
 
 @dataclass
 class Reply:
-    """What one command printed, its exit status and how long the round trip took."""
+    """What one command printed, its exit status and how long the round trip
+    took; ``console`` has the kernel's console lines that came meanwhile."""
 
     output: str
     status: int
     seconds: float
+    console: list
+
+
+KERNEL_LINE = re.compile(r"^\[\s*\d+\.\d+\] ")
 
 
 class Guest:
@@ -115,7 +120,10 @@ class Guest:
         start = time.monotonic()
         self._send(command.encode() + b"\n")
         out, m = self.read_until(DONE, timeout, command)
-        return Reply(out.replace("\r", ""), int(m.group(1)), time.monotonic() - start)
+        lines = out.replace("\r", "").splitlines(keepends=True)
+        kernel = [x.rstrip("\n") for x in lines if KERNEL_LINE.match(x)]
+        text = "".join(x for x in lines if not KERNEL_LINE.match(x))
+        return Reply(text, int(m.group(1)), time.monotonic() - start, kernel)
 
     def _send(self, data):
         try:
