@@ -16,7 +16,7 @@ def pytest_addoption(parser):
     group.addoption(
         "--kernel",
         default="fixed",
-        help="the kernel the state machine runs: as-posted, fixed (default) or fixed-<fix id>",
+        help="the kernel the state machine runs: as-posted, 3.17.0+seed or fixed (default), then +<fix id> or -<fix id>",
     )
     group.addoption(
         "--variant",

@@ -28,11 +28,11 @@ from properties.variant import VariantError, load_variant
 GOLDEN = Path(__file__).parent / "golden"
 
 SEED = "c7e999f1d2a78dba"
-KERNEL_HELP = "as-posted or fixed, then +<fix id> or -<fix id> any number of times"
+KERNEL_HELP = "as-posted, 3.17.0+seed or fixed, then +<fix id> or -<fix id> any number of times"
 
 
 def scenarios(args, out):
-    kernels = args.kernel or ["as-posted", "fixed"]
+    kernels = args.kernel or ["as-posted", "3.17.0+seed", "fixed"]
     for kernel in kernels:
         fixes.kernel_fixes(kernel)  # reject an unknown kernel before running anything
     names = sorted(SCENARIOS)
@@ -72,13 +72,20 @@ def shrunk_length(fix):
 
 
 def bugs(args, out):
-    """The catalogue: id, upstream commit (or ours), status on x86-64, who found it,
-    shrunk length, title."""
+    """The catalogue: id, where the fix comes from, whether the bug is real on as-posted
+    and on 3.17.0+seed (measured by replaying its golden program), shrunk length,
+    title, and the C reasoning."""
+    from properties.reality import BASES, real_on
+
     for fix in fixes.CATALOGUE:
-        status = "unreachable" if fix.unreachable_because else "reachable"
+        if fix.unreachable_because:
+            real = ["unreachable on x86-64"] * len(BASES)
+        else:
+            real = [real_on(fix.id, base) for base in BASES]
+        cells = "  ".join(f"{base}: {r:<24}" for base, r in zip(BASES, real, strict=True))
         out.write(
-            f"{fix.id:<20} {fix.commit or 'own':<13} {status:<12} {fix.found_by:<13} "
-            f"{shrunk_length(fix):<22} {fix.title}\n"
+            f"{fix.id:<17} {fix.source:<27} {cells} {shrunk_length(fix):<10} {fix.title}\n"
+            f"{'':<17} C: {fix.why}\n"
         )
     return 0
 
@@ -139,7 +146,7 @@ def main(argv=None, out=sys.stdout):
     p.add_argument(
         "--kernel",
         action="append",
-        help="as-posted, fixed or fixed-<fix id> (repeatable; default: as-posted and fixed)",
+        help="as-posted, 3.17.0+seed, fixed, then +<fix id> or -<fix id> (repeatable; default: as-posted, 3.17.0+seed and fixed)",
     )
     p.set_defaults(run=scenarios)
     sub.add_parser("bugs", help="list the catalogue of known bugs").set_defaults(run=bugs)

@@ -35,8 +35,8 @@ STATED_STEPS = {
     fixes.TRAMP_PG_FLAG: 7,
     fixes.SYSCTL_ORDER: 5,
     fixes.SYSCTL_CLEAR_EN: 6,
-    fixes.TRAMP_OWNER: 6,
-    fixes.TRACES_MOD_NOTRACE: 7,
+    fixes.TRAMP_OWNER: 3,
+    fixes.HASH_OPS_ENABLED: 3,
 }
 REACHABLE = sorted(f.id for f in fixes.CATALOGUE if f.unreachable_because is None)
 

@@ -74,3 +74,25 @@ def test_hash_ops_update_bug_leaves_counts_behind():
     assert outcome.warnings == []
     assert "f2 count 1" in outcome.failures
     assert "f2 flags 0x80000001 after all off" in outcome.failures
+
+
+def test_selftest_ops_on_3_17_0_seed_warns_as_its_c_does():
+    """A finding: 3.17.0 with the seed kills ftrace in the kernel's own boot selftest.
+
+    Read in linux-3.17.0+seed/kernel/trace/ftrace.c: trace_selftest_ops()
+    (trace_selftest.c:183) registers test_probe1 on func1 (TRAMP, one
+    trampoline), then test_probe3 on func1 and func2.  Joining func1,
+    __ftrace_hash_rec_update() calls ftrace_clear_tramps() (1535), which asks
+    test_probe2 first; ftrace_remove_tramp() (1515) clears TRAMP before its
+    hash test (1522), returns without a decrement since test_probe2 does not
+    trace func1, and test_probe1, asked next, finds no TRAMP: it keeps
+    nr_trampolines 1 with no record, and the seed's count check in
+    ftrace_save_ops_tramp_hash() (2285) warns and kills ftrace.  The base
+    (tramp_hash lookup) and tramp-owner pass.
+    """
+    outcome = run("selftest_ops", "3.17.0+seed")
+    assert [str(w) for w in outcome.warnings] == [
+        "FTRACE_WARN_ON: test_probe1: cnt 0 != ops->trampolines 1",
+        "pr_warn: 0 trampolines activated, 1 expected",
+    ]
+    assert run("selftest_ops", f"3.17.0+seed+{fixes.TRAMP_OWNER}").passed

@@ -162,17 +162,19 @@ class RecordWatch:
     live one when the walk's direction (enable or disable) changes, which
     visits every record that can need an update (DEVIATIONS.md).  ``changed``
     is the same since its last reader cleared it (the state machine), and
-    ``tramp_en`` / ``live`` are the records with TRAMP_EN / with a count or
-    ENABLED.  ``dirty`` is every record whose flags changed since the test
-    harness last put the kernel back to its boot (properties/boot.py).
+    ``tramp_en`` / ``tramp`` / ``live`` are the records with TRAMP_EN / with
+    TRAMP or TRAMP_EN / with a count or ENABLED.  ``dirty`` is every record
+    whose flags changed since the test harness last put the kernel back to
+    its boot (properties/boot.py).
     """
 
-    __slots__ = ("pending", "changed", "tramp_en", "live", "dirty")
+    __slots__ = ("pending", "changed", "tramp_en", "tramp", "live", "dirty")
 
     def __init__(self):
         self.pending = set()
         self.changed = set()
         self.tramp_en = set()
+        self.tramp = set()
         self.live = set()
         self.dirty = set()
 
@@ -204,6 +206,10 @@ class dyn_ftrace:
                 w.tramp_en.add(self)
             else:
                 w.tramp_en.discard(self)
+            if value & (FTRACE_FL_TRAMP | FTRACE_FL_TRAMP_EN):
+                w.tramp.add(self)
+            else:
+                w.tramp.discard(self)
             if value & (FTRACE_FL_ENABLED | ~FTRACE_FL_MASK):
                 w.live.add(self)
             else:

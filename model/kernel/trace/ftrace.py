@@ -1,9 +1,11 @@
 """kernel/trace/ftrace.c at the patch: the dynamic ftrace core.
 
-Each function models the C function of the same name, at the seed's base
-with the seed applied (see model/DEVIATIONS.md for how the base was
-rebuilt).  A catalogued fix changes a function only under
-``k.fixed(FIX_ID)``, so the base text stays readable beside the fixed one.
+Each function models the C function of the same name and cites the line
+that opens it in ``linux-3.17.0+seed/kernel/trace/ftrace.c`` (the reference
+trees are described in model/DEVIATIONS.md).  The model's own form is the
+seed on its merge-window base (``as-posted``); a catalogued fix changes a
+function only under ``k.fixed(FIX_ID)``, and its branch cites the tree its
+fixed form comes from, so the base text stays readable beside the fixed one.
 Every function takes the kernel ``k`` first; the kernel's globals are
 attributes of ``k`` (``k.ftrace_ops_list``, ``k.ftrace_enabled``, ...).
 
@@ -11,8 +13,6 @@ The mutexes (ftrace_lock, regex_lock) are not modelled: the model is
 single-threaded and every entry point runs to completion, as it does under
 ftrace_lock in the kernel.
 """
-
-import fnmatch
 
 from model import fixes
 from model.include.linux.ftrace import (
@@ -62,14 +62,35 @@ EPERM = 1
 
 
 def WARN_ON(k, condition, message="WARN_ON"):
-    """WARN_ON(): the kernel prints a backtrace and carries on."""
+    """WARN_ON(): the kernel prints a backtrace and carries on.
+
+    Not a C function of these trees (include/asm-generic/bug.h): used by
+    FTRACE_WARN_ON() at linux-3.17.0+seed/kernel/trace/ftrace.c:43.
+    """
     if condition:
         k.warn("WARN_ON", message)
     return bool(condition)
 
 
+def WARN_ON_ONCE(k, condition, message="WARN_ON_ONCE"):
+    """WARN_ON_ONCE(): WARN_ON() that prints only the first time this call site fires.
+
+    Not a C function: include/asm-generic/bug.h, not in the reference trees;
+    used by ftrace_shutdown() at linux-3.17.0+seed/kernel/trace/ftrace.c:2390.
+    The model keys "this call site" by the message.
+    """
+    fired = k.warned_once
+    if condition and message not in fired:
+        fired.add(message)
+        k.warn("WARN_ON", message)
+    return bool(condition)
+
+
 def FTRACE_WARN_ON(k, condition, message="FTRACE_WARN_ON"):
-    """FTRACE_WARN_ON(): WARN_ON() that also shuts ftrace down for good."""
+    """FTRACE_WARN_ON(): WARN_ON() that also shuts ftrace down for good.
+
+    FTRACE_WARN_ON() at linux-3.17.0+seed/kernel/trace/ftrace.c:43.
+    """
     if condition:
         k.warn("FTRACE_WARN_ON", message)
         k.ftrace_kill()
@@ -77,24 +98,38 @@ def FTRACE_WARN_ON(k, condition, message="FTRACE_WARN_ON"):
 
 
 def pr_warn(k, message):
-    """pr_warn() / pr_warning(): a KERN_WARNING line in the log."""
+    """pr_warn() / pr_warning(): a KERN_WARNING line in the log.
+
+    Not a C function of these trees (include/linux/printk.h): used by
+    ftrace_save_ops_tramp_hash() at linux-3.17.0+seed/kernel/trace/ftrace.c:2238.
+    """
     k.warn("pr_warn", message)
 
 
 def ftrace_kill(k):
-    """ftrace_kill(): stop ftrace dead, after an anomaly was detected."""
+    """ftrace_kill(): stop ftrace dead, after an anomaly was detected.
+
+    ftrace_kill() at linux-3.17.0+seed/kernel/trace/ftrace.c:5164.
+    """
     k.ftrace_disabled = 1
     k.ftrace_enabled = 0
     k.clear_ftrace_function()
 
 
 def clear_ftrace_function(k):
-    """clear_ftrace_function(): every call from the caller goes to the stub."""
+    """clear_ftrace_function(): every call from the caller goes to the stub.
+
+    clear_ftrace_function() at linux-3.17.0+seed/kernel/trace/ftrace.c:199.
+    """
     k.ftrace_trace_function = k.emu.sym["ftrace_stub"]
+    k.ftrace_pid_function = k.emu.sym["ftrace_stub"]
 
 
 def ftrace_bug(k, failed, ip):
-    """ftrace_bug(): a call site could not be modified; kill ftrace."""
+    """ftrace_bug(): a call site could not be modified; kill ftrace.
+
+    ftrace_bug() at linux-3.17.0+seed/kernel/trace/ftrace.c:1764.
+    """
     what = {
         -EFAULT: "ftrace faulted on modifying",
         -EINVAL: "ftrace failed to modify",
@@ -111,22 +146,24 @@ def ftrace_bug(k, failed, ip):
 def ftrace_boot(k, functions):
     """The kernel globals of ftrace.c at their link-time values, then ftrace_init().
 
-    Not a C function: it gathers the static initialisers of ftrace.c and
-    the boot call of ftrace_init() for the vmlinux call sites.
+    Not a C function: the static initialisers of ftrace.c and the boot call of
+    ftrace_init() at linux-3.17.0+seed/kernel/trace/ftrace.c:4670.
     """
     sym = k.emu.sym
     k.ftrace_disabled = 0
+    k.warned_once = set()  # the WARN_ON_ONCE() sites that fired
     k.ftrace_enabled = 0
     k.last_ftrace_enabled = 0
     k.ftrace_start_up = 0
     k.ftrace_list_end = ftrace_ops(
         "ftrace_list_end",
         func=sym["ftrace_stub"],
-        flags=FTRACE_OPS_FL_RECURSION_SAFE | FTRACE_OPS_FL_INITIALIZED,
+        flags=FTRACE_OPS_FL_RECURSION_SAFE | FTRACE_OPS_FL_STUB,
     )
     k.emu.alloc_ops(k.ftrace_list_end, dynamic=False)
     k.ftrace_ops_list = k.ftrace_list_end
     k.ftrace_trace_function = sym["ftrace_stub"]
+    k.ftrace_pid_function = sym["ftrace_stub"]
     k.saved_ftrace_func = None
     k.set_function_trace_op = k.ftrace_list_end
     k.function_trace_op = k.ftrace_list_end
@@ -177,22 +214,27 @@ def ftrace_boot(k, functions):
 
 
 def ftrace_init(k, functions):
-    """ftrace_init(): turn the vmlinux mcount calls into nops, then enable ftrace."""
+    """ftrace_init(): enable ftrace, then turn the vmlinux mcount calls into nops.
+
+    ftrace_init() at linux-3.17.0+seed/kernel/trace/ftrace.c:4670.
+    """
     ret = k.ftrace_dyn_arch_init()
     if ret:
         k.ftrace_disabled = 1
         return
     locs = [k.emu.kernel_function(name) for name in functions]
+    k.last_ftrace_enabled = k.ftrace_enabled = 1
     k.ftrace_process_locs(None, locs)
-    k.ftrace_enabled = 1
-    k.last_ftrace_enabled = 1
 
 
 # ---------------------------------------------------------------- records
 
 
 def do_for_each_ftrace_rec(k):
-    """do_for_each_ftrace_rec(): every record, page by page."""
+    """do_for_each_ftrace_rec(): every record, page by page.
+
+    do_for_each_ftrace_rec() at linux-3.17.0+seed/kernel/trace/ftrace.c:1415.
+    """
     pg = k.ftrace_pages_start
     while pg:
         yield from pg.records
@@ -200,7 +242,10 @@ def do_for_each_ftrace_rec(k):
 
 
 def do_for_each_ftrace_op(k):
-    """do_for_each_ftrace_op(): the registered ops, newest first."""
+    """do_for_each_ftrace_op(): the registered ops, newest first.
+
+    do_for_each_ftrace_op() at linux-3.17.0+seed/kernel/trace/ftrace.c:134.
+    """
     op = k.ftrace_ops_list
     while op is not k.ftrace_list_end:
         yield op
@@ -212,6 +257,8 @@ def ftrace_rec_iter_start(k):
 
     Walks the records chosen for this update by records_to_update(); outside
     an update, every record.
+
+    ftrace_rec_iter_start() at linux-3.17.0+seed/kernel/trace/ftrace.c:2066.
     """
     if k.rec_walk is not None:
         return iter(k.rec_walk)
@@ -219,26 +266,39 @@ def ftrace_rec_iter_start(k):
 
 
 def records_to_update(k, enable):
-    """The records an update with ``enable`` can find work on, in ftrace_pages order.
+    """The records an update with ``enable`` can find work on or warn about, in page order.
 
-    A record whose flags did not change since the last walk, walked in the
-    same direction, was left settled by ftrace_check_record() and would be
-    IGNOREd: only the others are walked.  Not a C function (DEVIATIONS.md).
+    Not a C function: stands for the walk of ftrace_rec_iter_start() at
+    linux-3.17.0+seed/kernel/trace/ftrace.c:2066 (DEVIATIONS.md).  A record
+    whose flags did not change since the last walk, walked in the same
+    direction, was left settled by ftrace_check_record() and would be
+    IGNOREd.  But x86's passes ask ftrace_get_addr_curr() and
+    ftrace_get_addr_new() of every record, IGNOREd or not, and those look
+    up an owner (and can FTRACE_WARN_ON) for a record with TRAMP_EN or
+    TRAMP: so those records are walked too, settled or not.  Any other
+    settled record answers IGNORE and fixed addresses: leaving it out
+    changes no write, no flag and no warning.
     """
     w = k.rec_watch
-    recs = set(w.pending)
+    recs = w.pending | w.tramp
     if enable != k.last_walk_enable:
         recs |= w.live
     return k.in_page_order(recs)
 
 
 def ftrace_location(k, ip):
-    """ftrace_location(): the record at ip, or None (the model returns the rec)."""
+    """ftrace_location(): the record at ip, or None (the model returns the rec).
+
+    ftrace_location() at linux-3.17.0+seed/kernel/trace/ftrace.c:1470.
+    """
     return k.rec_by_ip.get(ip)
 
 
 def ftrace_process_locs(k, mod, locs):
-    """ftrace_process_locs(): one page of records for the sorted call sites, linked last."""
+    """ftrace_process_locs(): one page of records for the sorted call sites, linked last.
+
+    ftrace_process_locs() at linux-3.17.0+seed/kernel/trace/ftrace.c:4451.
+    """
     if not locs:
         return 0
     recs = []
@@ -261,22 +321,32 @@ def ftrace_process_locs(k, mod, locs):
 
 
 def in_page_order(k, recs):
-    """Records in the order do_for_each_ftrace_rec() meets them.  Not a C function.
+    """Records in the order do_for_each_ftrace_rec() meets them.
 
     Pages are only ever appended and a page's records are sorted by ip.
+
+    Not a C function: the order of
+    do_for_each_ftrace_rec() at linux-3.17.0+seed/kernel/trace/ftrace.c:1415.
     """
     return sorted(recs, key=lambda rec: (k.rec_page[rec.ip].seq, rec.ip))
 
 
 def rec_watch_forget(k, rec):
-    """A freed record leaves the watched sets.  Not a C function."""
+    """A freed record leaves the watched sets.
+
+    Not a C function: the records freed by
+    ftrace_release_mod() at linux-3.17.0+seed/kernel/trace/ftrace.c:4588.
+    """
     w = k.rec_watch
     for name in w.__slots__:
         getattr(w, name).discard(rec)
 
 
 def ftrace_code_disable(k, mod, rec):
-    """ftrace_code_disable(): the boot-time mcount call becomes a nop."""
+    """ftrace_code_disable(): the boot-time mcount call becomes a nop.
+
+    ftrace_code_disable() at linux-3.17.0+seed/kernel/trace/ftrace.c:2125.
+    """
     ret = k.ftrace_make_nop(mod, rec, k.emu.sym["mcount"])
     if ret:
         k.ftrace_bug(ret, rec.ip)
@@ -285,15 +355,19 @@ def ftrace_code_disable(k, mod, rec):
 
 
 def ops_traces_mod(k, ops):
-    """ops_traces_mod(): an ops with an empty filter traces every module function."""
-    if k.fixed(fixes.TRACES_MOD_NOTRACE):
-        # a notrace hash needs a test of each module function
-        return ftrace_hash_empty(ops.filter_hash) and ftrace_hash_empty(ops.notrace_hash)
-    return ftrace_hash_empty(ops.filter_hash)
+    """ops_traces_mod(): an ops with empty filter and notrace hashes traces every module function.
+
+    ops_traces_mod() at linux-3.17.0+seed/kernel/trace/ftrace.c:2497.
+    """
+    # a notrace hash needs a test of each module function
+    return ftrace_hash_empty(ops.filter_hash) and ftrace_hash_empty(ops.notrace_hash)
 
 
 def ops_references_rec(k, ops, rec):
-    """ops_references_rec(): does this enabled, filtering ops name the record?"""
+    """ops_references_rec(): does this enabled, filtering ops name the record?
+
+    ops_references_rec() at linux-3.17.0+seed/kernel/trace/ftrace.c:2515.
+    """
     if not ops.flags & FTRACE_OPS_FL_ENABLED:
         return 0
     if k.ops_traces_mod(ops):
@@ -306,7 +380,10 @@ def ops_references_rec(k, ops, rec):
 
 
 def referenced_filters(k, rec):
-    """referenced_filters(): how many enabled filtering ops name the record."""
+    """referenced_filters(): how many enabled filtering ops name the record.
+
+    referenced_filters() at linux-3.17.0+seed/kernel/trace/ftrace.c:2537.
+    """
     return sum(k.ops_references_rec(ops, rec) for ops in do_for_each_ftrace_op(k))
 
 
@@ -315,6 +392,8 @@ def ftrace_update_code(k, mod, new_pgs):
 
     Module records get a count, but neither TRAMP nor REGS: the patch does
     not touch this path.
+
+    ftrace_update_code() at linux-3.17.0+seed/kernel/trace/ftrace.c:2550.
     """
     ref = 0
     test = False
@@ -355,7 +434,11 @@ def ftrace_update_code(k, mod, new_pgs):
 
 
 def referenced_filters_want_regs(k, rec):
-    """Does an enabled filtering ops that names rec want regs? (fix module-regs)"""
+    """Does an enabled filtering ops that names rec want regs? (fix module-regs)
+
+    Not a C function: part of tramproof's fix module-regs, beside
+    referenced_filters() at linux-3.17.0+seed/kernel/trace/ftrace.c:2537.
+    """
     return any(
         k.ops_references_rec(ops, rec) and ops.flags & FTRACE_OPS_FL_SAVE_REGS
         for ops in do_for_each_ftrace_op(k)
@@ -363,7 +446,10 @@ def referenced_filters_want_regs(k, rec):
 
 
 def ftrace_module_init(k, mod):
-    """ftrace_module_init(): records for a module's call sites, at load."""
+    """ftrace_module_init(): records for a module's call sites, at load.
+
+    ftrace_module_init() at linux-3.17.0+seed/kernel/trace/ftrace.c:4640.
+    """
     if k.ftrace_disabled or not mod.ftrace_callsites:
         return
     k.ftrace_process_locs(mod, mod.ftrace_callsites)
@@ -373,23 +459,32 @@ def ftrace_remove_tramp_pg(k, ops, pg):
     """ftrace_remove_tramp_pg() (seed): drop ops' count for its trampolined records in pg.
 
     The seed declares it ``void *`` and returns nothing; callers ignore it.
+
+    ftrace_remove_tramp_pg() at linux-3.17.0+seed/kernel/trace/ftrace.c:4552.
     """
     # The seed looks at TRAMP_EN, which only follows TRAMP at a code update.
     tramp = FTRACE_FL_TRAMP if k.fixed(fixes.TRAMP_PG_FLAG) else FTRACE_FL_TRAMP_EN
     for rec in pg.records:
         if not rec.flags & tramp:
             continue
-        if k.ftrace_ops_test(ops, rec.ip, rec):
+        if k.fixed(fixes.TRAMP_OWNER):
+            owner = rec.ip in ops.tramp_owned
+            ops.tramp_owned.discard(rec.ip)
+        else:
+            owner = k.ftrace_ops_test(ops, rec.ip, rec)
+        if owner:
             k.FTRACE_WARN_ON(
                 ftrace_rec_count(rec) != 1,
                 f"ftrace_remove_tramp_pg: {rec.name} count {ftrace_rec_count(rec)} != 1",
             )
             ops.trampolines -= 1
-            ops.tramp_owned.discard(rec.ip)
 
 
 def update_trampoline_counts(k, pg):
-    """update_trampoline_counts() (seed): module pages leaving, fix ops->trampolines."""
+    """update_trampoline_counts() (seed): module pages leaving, fix ops->trampolines.
+
+    update_trampoline_counts() at linux-3.17.0+seed/kernel/trace/ftrace.c:4576.
+    """
     for op in list(do_for_each_ftrace_op(k)):
         if op.trampolines:
             k.ftrace_remove_tramp_pg(op, pg)
@@ -401,6 +496,9 @@ def clear_mod_from_hash(k, pg, hash):
     The C sets each entry's ip to 0 and keeps it, so that a filter does not
     turn into "trace everything"; the model keeps a zeroed entry as the
     negated ip, an address no record has, so that the set keeps its count.
+
+    Not a C function of these trees (tramproof's form of mod-hash-zero): called
+    from ftrace_release_mod() at linux-3.17.0+seed/kernel/trace/ftrace.c:4588.
     """
     if not hash or hash is EMPTY_HASH:
         return
@@ -411,14 +509,21 @@ def clear_mod_from_hash(k, pg, hash):
 
 
 def clear_mod_from_hashes(k, pg):
-    """clear_mod_from_hashes() (fix mod-hash-zero): the trace arrays' ops forget pg."""
+    """clear_mod_from_hashes() (fix mod-hash-zero): the trace arrays' ops forget pg.
+
+    Not a C function of these trees (tramproof's form of mod-hash-zero): called
+    from ftrace_release_mod() at linux-3.17.0+seed/kernel/trace/ftrace.c:4588.
+    """
     for ops in k.ftrace_trace_arrays:
         k.clear_mod_from_hash(pg, ops.filter_hash)
         k.clear_mod_from_hash(pg, ops.notrace_hash)
 
 
 def ftrace_release_mod(k, mod):
-    """ftrace_release_mod(): unlink and free the module's record pages."""
+    """ftrace_release_mod(): unlink and free the module's record pages.
+
+    ftrace_release_mod() at linux-3.17.0+seed/kernel/trace/ftrace.c:4588.
+    """
     if k.ftrace_disabled:
         return
     last = None  # the page before pg, None for ftrace_pages_start
@@ -448,7 +553,10 @@ def ftrace_release_mod(k, mod):
 
 
 def ftrace_lookup_ip(k, hash, ip):
-    """ftrace_lookup_ip(): is ip in the hash (NULL or empty: no)."""
+    """ftrace_lookup_ip(): is ip in the hash (NULL or empty: no).
+
+    ftrace_lookup_ip() at linux-3.17.0+seed/kernel/trace/ftrace.c:1125.
+    """
     return bool(hash) and ip in hash.ips
 
 
@@ -457,6 +565,8 @@ def ftrace_ops_test(k, ops, ip, regs):
 
     A SAVE_REGS ops is refused when called without regs (NULL): the
     handler must not run without the pt_regs it asked for.
+
+    ftrace_ops_test() at linux-3.17.0+seed/kernel/trace/ftrace.c:1381.
     """
     if not regs and ops.flags & FTRACE_OPS_FL_SAVE_REGS:
         return 0
@@ -470,7 +580,10 @@ def ftrace_ops_test(k, ops, ip, regs):
 
 
 def test_rec_ops_needs_regs(k, rec):
-    """test_rec_ops_needs_regs(): does any listed ops that traces rec want regs?"""
+    """test_rec_ops_needs_regs(): does any listed ops that traces rec want regs?
+
+    test_rec_ops_needs_regs() at linux-3.17.0+seed/kernel/trace/ftrace.c:1496.
+    """
     for ops in do_for_each_ftrace_op(k):
         if k.ftrace_ops_test(ops, rec.ip, rec) and ops.flags & FTRACE_OPS_FL_SAVE_REGS:
             return True
@@ -480,42 +593,58 @@ def test_rec_ops_needs_regs(k, rec):
 def ftrace_remove_tramp(k, ops, rec):
     """ftrace_remove_tramp(): ops no longer calls rec through its trampoline.
 
-    Base: the owner is found through ops->tramp_hash, which is only rebuilt
-    after a code update.  With bce0b6c51ac7 the ops' own hashes decide (see
-    DEVIATIONS.md for how this form was chosen).
+    ftrace_remove_tramp() at linux-3.17.0+seed/kernel/trace/ftrace.c:1515.
+    Base: ops owns rec when its tramp_hash holds it, and only then are the
+    count and TRAMP dropped.  With tramp-loop (3.17.0's form, cited) TRAMP
+    is cleared first, whoever asks, and the count drops when ops' own
+    hashes admit rec.
     """
     if k.fixed(fixes.TRAMP_LOOP):
+        # ftrace_remove_tramp() at linux-3.17.0/kernel/trace/ftrace.c:1511
         # If TRAMP is not set, no ops should have a trampoline for this
         if not rec.flags & FTRACE_FL_TRAMP:
-            return False
+            return
         if k.fixed(fixes.TRAMP_OWNER):
-            # the ops that set TRAMP, not whoever the hashes admit right now
-            if rec.ip not in ops.tramp_owned:
-                return False
-        elif (
-            not ftrace_hash_empty(ops.filter_hash) and rec.ip not in ops.filter_hash.ips
-        ) or rec.ip in ops.notrace_hash.ips:
-            return False
-    elif not k.ftrace_lookup_ip(ops.tramp_hash, rec.ip):
-        return False
-    # The tramp_hash entry will be removed at time of update.
+            # only the ops that set TRAMP gives it up (tramproof's own)
+            if rec.ip in ops.tramp_owned:
+                ops.tramp_owned.discard(rec.ip)
+                ops.trampolines -= 1
+                rec.flags &= ~FTRACE_FL_TRAMP
+            return
+        rec.flags &= ~FTRACE_FL_TRAMP
+        if (
+            not ftrace_hash_empty(ops.filter_hash)
+            and not k.ftrace_lookup_ip(ops.filter_hash, rec.ip)
+        ) or k.ftrace_lookup_ip(ops.notrace_hash, rec.ip):
+            return
+        # The tramp_hash entry will be removed at time of update.
+        ops.trampolines -= 1
+        return
+    if not k.ftrace_lookup_ip(ops.tramp_hash, rec.ip):
+        return
     ops.trampolines -= 1
-    ops.tramp_owned.discard(rec.ip)
     rec.flags &= ~FTRACE_FL_TRAMP
-    return True
 
 
 def ftrace_clear_tramps(k, rec, ops=None):
-    """ftrace_clear_tramps(): a second ops joined rec; whoever had its trampoline loses it."""
+    """ftrace_clear_tramps(): a second ops joined rec; whoever had its trampoline loses it.
+
+    ftrace_clear_tramps() at linux-3.17.0+seed/kernel/trace/ftrace.c:1535.
+    Base: every ops with trampolines is asked.  With tramp-loop every ops
+    but ``ops`` is asked; the first one asked clears TRAMP, so in effect
+    only that one can lose a count, owner or not.
+    """
     if k.fixed(fixes.TRAMP_LOOP):
+        # ftrace_clear_tramps() at linux-3.17.0/kernel/trace/ftrace.c:1531
+        # If TRAMP is not set, no ops should have a trampoline for this
         if not rec.flags & FTRACE_FL_TRAMP:
             return
         for op in do_for_each_ftrace_op(k):
-            # clear the other ops' trampoline, not the one being updated
+            # This function is called to clear other tramps not the one being updated.
             if op is ops:
                 continue
-            if op.trampolines and k.ftrace_remove_tramp(op, rec):
-                break
+            if op.trampolines:
+                k.ftrace_remove_tramp(op, rec)
         return
     for op in do_for_each_ftrace_op(k):
         if op.trampolines:
@@ -523,7 +652,10 @@ def ftrace_clear_tramps(k, rec, ops=None):
 
 
 def __ftrace_hash_rec_update(k, ops, filter_hash, inc):
-    """__ftrace_hash_rec_update(): count ops in (or out of) every record its hash selects."""
+    """__ftrace_hash_rec_update(): count ops in (or out of) every record its hash selects.
+
+    __ftrace_hash_rec_update() at linux-3.17.0+seed/kernel/trace/ftrace.c:1555.
+    """
     if not ops.flags & FTRACE_OPS_FL_ENABLED:
         return
     all_ = False
@@ -581,13 +713,7 @@ def __ftrace_hash_rec_update(k, ops, filter_hash, inc):
             ):
                 return
             rec.flags -= 1
-            if k.fixed(fixes.TRAMP_LOOP):
-                # TRAMP means a single ops traced rec: the one counted out now.
-                if rec.flags & FTRACE_FL_TRAMP:
-                    ops.trampolines -= 1
-                    ops.tramp_owned.discard(rec.ip)
-                    rec.flags &= ~FTRACE_FL_TRAMP
-            elif ops.trampoline and not ftrace_rec_count(rec):
+            if ops.trampoline and not ftrace_rec_count(rec):
                 k.ftrace_remove_tramp(ops, rec)
             # Still someone that wants regs for this record?
             if (
@@ -609,7 +735,10 @@ def hash_rec_candidates(k, hash, all_):
 
     C walks every record and tests each against the hash; only records whose
     ip is in the hash (or all of them, for an empty filter) can match, so the
-    model visits just those, in the same order.  Not a C function.
+    model visits just those, in the same order.
+
+    Not a C function: the walk of
+    __ftrace_hash_rec_update() at linux-3.17.0+seed/kernel/trace/ftrace.c:1555.
     """
     if all_:
         return do_for_each_ftrace_rec(k)
@@ -617,12 +746,18 @@ def hash_rec_candidates(k, hash, all_):
 
 
 def ftrace_hash_rec_disable(k, ops, filter_hash):
-    """ftrace_hash_rec_disable()."""
+    """ftrace_hash_rec_disable().
+
+    ftrace_hash_rec_disable() at linux-3.17.0+seed/kernel/trace/ftrace.c:1695.
+    """
     k.__ftrace_hash_rec_update(ops, filter_hash, 0)
 
 
 def ftrace_hash_rec_enable(k, ops, filter_hash):
-    """ftrace_hash_rec_enable()."""
+    """ftrace_hash_rec_enable().
+
+    ftrace_hash_rec_enable() at linux-3.17.0+seed/kernel/trace/ftrace.c:1701.
+    """
     k.__ftrace_hash_rec_update(ops, filter_hash, 1)
 
 
@@ -630,7 +765,10 @@ def ftrace_hash_rec_enable(k, ops, filter_hash):
 
 
 def ftrace_check_record(k, rec, enable, update):
-    """ftrace_check_record(): what must happen at rec's site; with update, do the flags."""
+    """ftrace_check_record(): what must happen at rec's site; with update, do the flags.
+
+    ftrace_check_record() at linux-3.17.0+seed/kernel/trace/ftrace.c:1791.
+    """
     flag = 0
     # Enabling: a record someone references must call; otherwise nop it.
     if enable and ftrace_rec_count(rec):
@@ -668,6 +806,7 @@ def ftrace_check_record(k, rec, enable, update):
             # No more users, clear all flags
             rec.flags = 0
         elif k.fixed(fixes.SYSCTL_CLEAR_EN):
+            # ftrace_check_record() at linux-3.18.30/kernel/trace/ftrace.c:1782
             # Keep the ops' TRAMP and REGS; the _EN bits follow the site.
             rec.flags &= ~(FTRACE_FL_ENABLED | FTRACE_FL_TRAMP_EN | FTRACE_FL_REGS_EN)
         else:
@@ -677,17 +816,26 @@ def ftrace_check_record(k, rec, enable, update):
 
 
 def ftrace_update_record(k, rec, enable):
-    """ftrace_update_record()."""
+    """ftrace_update_record().
+
+    ftrace_update_record() at linux-3.17.0+seed/kernel/trace/ftrace.c:1882.
+    """
     return k.ftrace_check_record(rec, enable, 1)
 
 
 def ftrace_test_record(k, rec, enable):
-    """ftrace_test_record()."""
+    """ftrace_test_record().
+
+    ftrace_test_record() at linux-3.17.0+seed/kernel/trace/ftrace.c:1896.
+    """
     return k.ftrace_check_record(rec, enable, 0)
 
 
 def ftrace_find_tramp_ops_curr(k, rec):
-    """ftrace_find_tramp_ops_curr(): whose trampoline rec calls now (by tramp_hash)."""
+    """ftrace_find_tramp_ops_curr(): whose trampoline rec calls now (by tramp_hash).
+
+    ftrace_find_tramp_ops_curr() at linux-3.17.0+seed/kernel/trace/ftrace.c:1902.
+    """
     removed_ops = k.removed_ops
     # Removed ops need to be tested first
     if removed_ops is not None and removed_ops.tramp_hash:
@@ -702,7 +850,10 @@ def ftrace_find_tramp_ops_curr(k, rec):
 
 
 def ftrace_find_tramp_ops_new(k, rec):
-    """ftrace_find_tramp_ops_new(): the first listed ops that traces rec."""
+    """ftrace_find_tramp_ops_new(): the first listed ops that traces rec.
+
+    ftrace_find_tramp_ops_new() at linux-3.17.0+seed/kernel/trace/ftrace.c:1925.
+    """
     for op in do_for_each_ftrace_op(k):
         # pass rec in as regs to have non-NULL val
         if k.ftrace_ops_test(op, rec.ip, rec):
@@ -711,7 +862,10 @@ def ftrace_find_tramp_ops_new(k, rec):
 
 
 def ftrace_get_addr_new(k, rec):
-    """ftrace_get_addr_new(): where rec's site must call after this update."""
+    """ftrace_get_addr_new(): where rec's site must call after this update.
+
+    ftrace_get_addr_new() at linux-3.17.0+seed/kernel/trace/ftrace.c:1948.
+    """
     # Trampolines take precedence over regs
     if rec.flags & FTRACE_FL_TRAMP:
         ops = k.ftrace_find_tramp_ops_new(rec)
@@ -728,7 +882,10 @@ def ftrace_get_addr_new(k, rec):
 
 
 def ftrace_get_addr_curr(k, rec):
-    """ftrace_get_addr_curr(): where rec's site calls now."""
+    """ftrace_get_addr_curr(): where rec's site calls now.
+
+    ftrace_get_addr_curr() at linux-3.17.0+seed/kernel/trace/ftrace.c:1980.
+    """
     # Trampolines take precedence over regs
     if rec.flags & FTRACE_FL_TRAMP_EN:
         ops = k.ftrace_find_tramp_ops_curr(rec)
@@ -748,6 +905,8 @@ def __ftrace_replace_code(k, rec, enable):
 
     x86 has its own ftrace_replace_code(); on x86 only ftrace_update_code()
     calls this, for a new module record with a count while tracing.
+
+    __ftrace_replace_code() at linux-3.17.0+seed/kernel/trace/ftrace.c:2003.
     """
     ftrace_addr = k.ftrace_get_addr_new(rec)
     # This needs to be done before we call ftrace_update_record
@@ -767,7 +926,10 @@ def __ftrace_replace_code(k, rec, enable):
 
 
 def ftrace_modify_all_code(k, command):
-    """ftrace_modify_all_code(): patch sites, the caller's call, and the graph jump."""
+    """ftrace_modify_all_code(): patch sites, the caller's call, and the graph jump.
+
+    ftrace_modify_all_code() at linux-3.17.0+seed/kernel/trace/ftrace.c:2161.
+    """
     update = command & FTRACE_UPDATE_TRACE_FUNC
     list_func = k.emu.sym["ftrace_ops_list_func"]
     # Go through the list function while the sites change: it checks hashes.
@@ -798,7 +960,10 @@ def ftrace_modify_all_code(k, command):
 
 
 def ftrace_run_update_code(k, command):
-    """ftrace_run_update_code(): one code update, then rebuild the tramp hashes."""
+    """ftrace_run_update_code(): one code update, then rebuild the tramp hashes.
+
+    ftrace_run_update_code() at linux-3.17.0+seed/kernel/trace/ftrace.c:2322.
+    """
     ret = k.ftrace_arch_code_modify_prepare()
     if k.FTRACE_WARN_ON(ret, "ftrace_arch_code_modify_prepare failed"):
         return
@@ -810,7 +975,10 @@ def ftrace_run_update_code(k, command):
 
 
 def ftrace_save_ops_tramp_hash(k, ops):
-    """ftrace_save_ops_tramp_hash() (seed): the records now calling ops' trampoline."""
+    """ftrace_save_ops_tramp_hash() (seed): the records now calling ops' trampoline.
+
+    ftrace_save_ops_tramp_hash() at linux-3.17.0+seed/kernel/trace/ftrace.c:2238.
+    """
     ops.tramp_hash = ftrace_hash()
     cnt = 0
     for rec in k.tramp_en_records():
@@ -826,7 +994,8 @@ def ftrace_save_ops_tramp_hash(k, ops):
             cnt += 1
             ops.tramp_hash.ips.add(rec.ip)
     if k.fixed(fixes.SYSCTL_CLEAR_EN) and not k.ftrace_enabled:
-        # Disabled sites keep TRAMP but not TRAMP_EN: none calls a trampoline.
+        # sysctl-clear-en adapted to the seed (3.18.30 has no tramp_hash):
+        # disabled sites keep TRAMP but not TRAMP_EN; none calls a trampoline.
         return 0
     # Make sure we added the number of trampolines as we expect to
     if k.FTRACE_WARN_ON(
@@ -840,13 +1009,19 @@ def tramp_en_records(k):
     """The records with TRAMP_EN, in ftrace_pages order.
 
     The C walks every record and skips those without TRAMP_EN; the model
-    keeps that set as flags change.  Not a C function.
+    keeps that set as flags change.
+
+    Not a C function: the walk of
+    ftrace_save_ops_tramp_hash() at linux-3.17.0+seed/kernel/trace/ftrace.c:2238.
     """
     return k.in_page_order(k.rec_watch.tramp_en)
 
 
 def ftrace_save_tramp_hashes(k):
-    """ftrace_save_tramp_hashes(): every listed ops rebuilds its tramp_hash."""
+    """ftrace_save_tramp_hashes(): every listed ops rebuilds its tramp_hash.
+
+    ftrace_save_tramp_hashes() at linux-3.17.0+seed/kernel/trace/ftrace.c:2293.
+    """
     for op in do_for_each_ftrace_op(k):
         # The tramp_hash is recreated each time.
         op.tramp_hash = None
@@ -861,13 +1036,19 @@ def ftrace_save_tramp_hashes(k):
 
 
 def add_ftrace_ops(k, ops):
-    """add_ftrace_ops(): push ops at the head of ftrace_ops_list."""
+    """add_ftrace_ops(): push ops at the head of ftrace_ops_list.
+
+    add_ftrace_ops() at linux-3.17.0+seed/kernel/trace/ftrace.c:325.
+    """
     ops.next = k.ftrace_ops_list
     k.ftrace_ops_list = ops
 
 
 def remove_ftrace_ops(k, ops):
-    """remove_ftrace_ops(): unlink ops; -1 if it is not on the list."""
+    """remove_ftrace_ops(): unlink ops; -1 if it is not on the list.
+
+    remove_ftrace_ops() at linux-3.17.0+seed/kernel/trace/ftrace.c:337.
+    """
     if k.ftrace_ops_list is ops and ops.next is k.ftrace_list_end:
         k.ftrace_ops_list = k.ftrace_list_end
         return 0
@@ -891,6 +1072,8 @@ def update_ftrace_function(k):
 
     One static, recursion-safe ops is called directly with its ops in
     function_trace_op; anything else goes through the list function.
+
+    update_ftrace_function() at linux-3.17.0+seed/kernel/trace/ftrace.c:249.
     """
     sym = k.emu.sym
     head = k.ftrace_ops_list
@@ -912,17 +1095,27 @@ def update_ftrace_function(k):
 
 
 def ftrace_ops_init(k, ops):
-    """ftrace_ops_init(): first use of an ops."""
+    """ftrace_ops_init(): first use of an ops.
+
+    ftrace_ops_init() at linux-3.17.0+seed/kernel/trace/ftrace.c:145.
+    """
     ops.flags |= FTRACE_OPS_FL_INITIALIZED
 
 
 def core_kernel_data(k, addr):
-    """core_kernel_data() (kernel/extable.c): is addr in vmlinux's .data?"""
+    """core_kernel_data() (kernel/extable.c): is addr in vmlinux's .data?
+
+    Not a C function of these trees (kernel/extable.c): used by
+    __register_ftrace_function() at linux-3.17.0+seed/kernel/trace/ftrace.c:383.
+    """
     return k.emu.core_kernel_data(addr)
 
 
 def __register_ftrace_function(k, ops):
-    """__register_ftrace_function(): put ops on the list (and give it a trampoline)."""
+    """__register_ftrace_function(): put ops on the list (and give it a trampoline).
+
+    __register_ftrace_function() at linux-3.17.0+seed/kernel/trace/ftrace.c:383.
+    """
     if ops.flags & FTRACE_OPS_FL_DELETED:
         return -EINVAL
     if k.WARN_ON(ops.flags & FTRACE_OPS_FL_ENABLED, f"register {ops.name}: already enabled"):
@@ -939,7 +1132,10 @@ def __register_ftrace_function(k, ops):
 
 
 def __unregister_ftrace_function(k, ops):
-    """__unregister_ftrace_function(): take ops off the list."""
+    """__unregister_ftrace_function(): take ops off the list.
+
+    __unregister_ftrace_function() at linux-3.17.0+seed/kernel/trace/ftrace.c:423.
+    """
     if k.WARN_ON(
         not ops.flags & FTRACE_OPS_FL_ENABLED, f"unregister {ops.name}: not enabled"
     ):
@@ -953,14 +1149,20 @@ def __unregister_ftrace_function(k, ops):
 
 
 def ftrace_update_trampoline(k, ops):
-    """ftrace_update_trampoline() (seed): only non-dynamic ops get a trampoline."""
+    """ftrace_update_trampoline() (seed): only non-dynamic ops get a trampoline.
+
+    ftrace_update_trampoline() at linux-3.17.0+seed/kernel/trace/ftrace.c:4714.
+    """
     if ops.flags & FTRACE_OPS_FL_DYNAMIC:
         return
     k.arch_ftrace_update_trampoline(ops)
 
 
 def ftrace_startup_enable(k, command):
-    """ftrace_startup_enable(): run the update, unless ftrace_enabled is off."""
+    """ftrace_startup_enable(): run the update, unless ftrace_enabled is off.
+
+    ftrace_startup_enable() at linux-3.17.0+seed/kernel/trace/ftrace.c:2354.
+    """
     if k.saved_ftrace_func != k.ftrace_trace_function:
         k.saved_ftrace_func = k.ftrace_trace_function
         command |= FTRACE_UPDATE_TRACE_FUNC
@@ -970,7 +1172,10 @@ def ftrace_startup_enable(k, command):
 
 
 def ftrace_startup(k, ops, command):
-    """ftrace_startup(): register ops, count it into its records, patch."""
+    """ftrace_startup(): register ops, count it into its records, patch.
+
+    ftrace_startup() at linux-3.17.0+seed/kernel/trace/ftrace.c:2367.
+    """
     if k.ftrace_disabled:
         return -ENODEV
     ret = k.__register_ftrace_function(ops)
@@ -985,7 +1190,10 @@ def ftrace_startup(k, ops, command):
 
 
 def ftrace_shutdown(k, ops, command):
-    """ftrace_shutdown(): unregister ops, count it out, patch (if ftrace_enabled)."""
+    """ftrace_shutdown(): unregister ops, count it out, patch (if ftrace_enabled).
+
+    ftrace_shutdown() at linux-3.17.0+seed/kernel/trace/ftrace.c:2390.
+    """
     if k.ftrace_disabled:
         return -ENODEV
     ret = k.__unregister_ftrace_function(ops)
@@ -993,7 +1201,7 @@ def ftrace_shutdown(k, ops, command):
         return ret
     k.ftrace_start_up -= 1
     # Just warn in case of unbalance: not critical enough to kill ftrace.
-    k.WARN_ON(k.ftrace_start_up < 0, "ftrace_start_up < 0")
+    k.WARN_ON_ONCE(k.ftrace_start_up < 0, "ftrace_start_up < 0")
     k.ftrace_hash_rec_disable(ops, 1)
     ops.flags &= ~FTRACE_OPS_FL_ENABLED
     command |= FTRACE_UPDATE_CALLS
@@ -1016,13 +1224,19 @@ def ftrace_shutdown(k, ops, command):
 
 
 def register_ftrace_function(k, ops):
-    """register_ftrace_function(): start tracing with ops."""
+    """register_ftrace_function(): start tracing with ops.
+
+    register_ftrace_function() at linux-3.17.0+seed/kernel/trace/ftrace.c:5190.
+    """
     k.ftrace_ops_init(ops)
     return k.ftrace_startup(ops, 0)
 
 
 def unregister_ftrace_function(k, ops):
-    """unregister_ftrace_function(): stop tracing with ops."""
+    """unregister_ftrace_function(): stop tracing with ops.
+
+    unregister_ftrace_function() at linux-3.17.0+seed/kernel/trace/ftrace.c:5212.
+    """
     return k.ftrace_shutdown(ops, 0)
 
 
@@ -1030,7 +1244,10 @@ def unregister_ftrace_function(k, ops):
 
 
 def ftrace_ops_list_func(k, ip, parent_ip, op, regs):
-    """ftrace_ops_list_func(): the caller's callee when several ops trace."""
+    """ftrace_ops_list_func(): the caller's callee when several ops trace.
+
+    ftrace_ops_list_func() at linux-3.17.0+seed/kernel/trace/ftrace.c:4880.
+    """
     k.__ftrace_ops_list_func(ip, parent_ip, op, regs)
 
 
@@ -1040,6 +1257,8 @@ def __ftrace_ops_list_func(k, ip, parent_ip, ignored, regs):
     Runs in Python behind a hook on the emulated ftrace_ops_list_func: each
     "call" is recorded by the emulator as if op->func had been entered with
     (ip, parent_ip, op, regs).  Recursion protection is not modelled.
+
+    __ftrace_ops_list_func() at linux-3.17.0+seed/kernel/trace/ftrace.c:4837.
     """
     for op in list(do_for_each_ftrace_op(k)):
         if k.ftrace_ops_test(op, ip, regs):
@@ -1051,15 +1270,53 @@ def __ftrace_ops_list_func(k, ip, parent_ip, ignored, regs):
 # ---------------------------------------------------------------- filters
 
 
-def ftrace_match(k, name, pattern):
-    """ftrace_match() with filter_parse_regex(): full name or a '*' glob."""
-    if "*" in pattern:
-        return fnmatch.fnmatchcase(name, pattern)
-    return name == pattern
+MATCH_FULL, MATCH_FRONT_ONLY, MATCH_MIDDLE_ONLY, MATCH_END_ONLY = range(4)
+
+
+def filter_parse_regex(k, buff):
+    """filter_parse_regex() (kernel/trace/trace_events_filter.c): (type, search, not).
+
+    Not in the reference trees; cited where ftrace.c calls it, match_records()
+    at linux-3.17.0+seed/kernel/trace/ftrace.c:3203.  A leading '!' negates;
+    only a leading '*' and the first later '*' count, which cuts the pattern
+    there: 'f*o' matches every name starting with 'f'.  '?' and '[' are
+    literal.
+    """
+    not_ = buff.startswith("!")
+    if not_:
+        buff = buff[1:]
+    type_, search = MATCH_FULL, buff
+    for i, c in enumerate(buff):
+        if c != "*":
+            continue
+        if i == 0:
+            search, type_ = buff[1:], MATCH_END_ONLY
+            continue
+        type_ = MATCH_MIDDLE_ONLY if type_ == MATCH_END_ONLY else MATCH_FRONT_ONLY
+        search = search[: len(search) - (len(buff) - i)]
+        break
+    return type_, search, not_
+
+
+def ftrace_match(k, str_, regex, type_):
+    """ftrace_match(): does a function name match a parsed pattern?
+
+    ftrace_match() at linux-3.17.0+seed/kernel/trace/ftrace.c:3129.
+    """
+    if type_ == MATCH_FULL:
+        return str_ == regex
+    if type_ == MATCH_FRONT_ONLY:
+        return str_.startswith(regex)
+    if type_ == MATCH_MIDDLE_ONLY:
+        return regex in str_
+    return str_.endswith(regex)
 
 
 def enter_record(k, hash, rec, not_):
-    """enter_record(): add rec's ip to hash, or with '!' remove it."""
+    """enter_record(): add rec's ip to hash, or with '!' remove it.
+
+    enter_record() at linux-3.17.0+seed/kernel/trace/ftrace.c:3158.
+    """
     if not_:
         hash.ips.discard(rec.ip)
     else:
@@ -1068,32 +1325,39 @@ def enter_record(k, hash, rec, not_):
 
 
 def match_records(k, hash, buff):
-    """match_records(): put every matching record in hash; 1 if any matched."""
-    not_ = buff.startswith("!")
-    search = buff[1:] if not_ else buff
+    """match_records(): put every matching record in hash; 1 if any matched.
+
+    match_records() at linux-3.17.0+seed/kernel/trace/ftrace.c:3203.
+    """
+    type_, search, not_ = k.filter_parse_regex(buff)
     found = 0
     if k.ftrace_disabled:
         return 0
-    for rec in k.filter_candidates(search):
-        if k.ftrace_match(rec.name, search):
+    for rec in k.filter_candidates(search, type_):
+        if k.ftrace_match(rec.name, search, type_):
             k.enter_record(hash, rec, not_)
             found = 1
     return found
 
 
-def filter_candidates(k, search):
-    """Records match_records() may match: by name when search has no glob.
+def filter_candidates(k, search, type_):
+    """Records match_records() may match: by name for a full name.
 
-    The C walks every record; an exact name selects at most its records, so
-    the model looks them up by name.  Not a C function.
+    Not a C function: stands for the do_for_each_ftrace_rec() walk of
+    match_records() at linux-3.17.0+seed/kernel/trace/ftrace.c:3203.  The C
+    walks every record; a full name selects at most its records, so the
+    model looks them up by name.
     """
-    if "*" in search:
+    if type_ != MATCH_FULL:
         return do_for_each_ftrace_rec(k)
     return k.recs_by_name.get(search, ())
 
 
 def ftrace_match_records(k, hash, buff):
-    """ftrace_match_records()."""
+    """ftrace_match_records().
+
+    ftrace_match_records() at linux-3.17.0+seed/kernel/trace/ftrace.c:3241.
+    """
     return k.match_records(hash, buff)
 
 
@@ -1102,13 +1366,17 @@ def ftrace_hash_move(k, ops, enable, dst_attr, src):
 
     ``dst_attr`` names the hash pointer ('filter_hash' or 'notrace_hash'),
     standing for the C's ``struct ftrace_hash **dst``.
+
+    ftrace_hash_move() at linux-3.17.0+seed/kernel/trace/ftrace.c:1308.
     """
     # Remove the current set, update the hash and add them back.
     if k.fixed(fixes.HASH_OPS_UPDATE):
         k.ftrace_hash_rec_disable_modify(ops, enable)
     else:
         k.ftrace_hash_rec_disable(ops, enable)
+    # The entries move from src to the new hash; src is left empty.
     new_hash = ftrace_hash(src.ips) if src.count else EMPTY_HASH
+    src.ips.clear()
     setattr(ops, dst_attr, new_hash)
     # Enable regardless of ret: on success the new hash, else the old one.
     if k.fixed(fixes.HASH_OPS_UPDATE):
@@ -1119,7 +1387,10 @@ def ftrace_hash_move(k, ops, enable, dst_attr, src):
 
 
 def ftrace_hash_rec_update_modify(k, ops, filter_hash, inc):
-    """ftrace_hash_rec_update_modify() (fix 84261912ebee): recount every sharer of the hash."""
+    """ftrace_hash_rec_update_modify() (fix 84261912ebee): recount every sharer of the hash.
+
+    ftrace_hash_rec_update_modify() at linux-3.17.0+seed/kernel/trace/ftrace.c:1707.
+    """
     k.__ftrace_hash_rec_update(ops, filter_hash, inc)
     if ops.func_hash is not k.global_ops.func_hash:
         return
@@ -1132,21 +1403,33 @@ def ftrace_hash_rec_update_modify(k, ops, filter_hash, inc):
 
 
 def ftrace_hash_rec_disable_modify(k, ops, filter_hash):
-    """ftrace_hash_rec_disable_modify() (fix 84261912ebee)."""
+    """ftrace_hash_rec_disable_modify() (fix 84261912ebee).
+
+    ftrace_hash_rec_disable_modify() at linux-3.17.0+seed/kernel/trace/ftrace.c:1730.
+    """
     k.ftrace_hash_rec_update_modify(ops, filter_hash, 0)
 
 
 def ftrace_hash_rec_enable_modify(k, ops, filter_hash):
-    """ftrace_hash_rec_enable_modify() (fix 84261912ebee)."""
+    """ftrace_hash_rec_enable_modify() (fix 84261912ebee).
+
+    ftrace_hash_rec_enable_modify() at linux-3.17.0+seed/kernel/trace/ftrace.c:1736.
+    """
     k.ftrace_hash_rec_update_modify(ops, filter_hash, 1)
 
 
 def ftrace_ops_update_code(k, ops):
-    """ftrace_ops_update_code(): a filter changed; patch if ops is live."""
-    if not k.fixed(fixes.HASH_OPS_UPDATE):
+    """ftrace_ops_update_code(): a filter changed; patch if ops is live.
+
+    ftrace_ops_update_code() at linux-3.17.0+seed/kernel/trace/ftrace.c:3764.
+    With hash-ops-enabled, a disabled ops whose hash another enabled ops
+    shares patches too.
+    """
+    if not k.fixed(fixes.HASH_OPS_ENABLED):
         if ops.flags & FTRACE_OPS_FL_ENABLED and k.ftrace_enabled:
             k.ftrace_run_update_code(FTRACE_UPDATE_CALLS)
         return
+    # ftrace_ops_update_code() at linux-3.18.30/kernel/trace/ftrace.c:3815
     if not k.ftrace_enabled:
         return
     if ops.flags & FTRACE_OPS_FL_ENABLED:
@@ -1162,7 +1445,10 @@ def ftrace_ops_update_code(k, ops):
 
 
 def ftrace_set_hash(k, ops, buf, reset, enable):
-    """ftrace_set_hash(): edit ops' filter (enable=1) or notrace hash with buf."""
+    """ftrace_set_hash(): edit ops' filter (enable=1) or notrace hash with buf.
+
+    ftrace_set_hash() at linux-3.17.0+seed/kernel/trace/ftrace.c:3771.
+    """
     if k.ftrace_disabled:
         return -ENODEV
     dst_attr = "filter_hash" if enable else "notrace_hash"
@@ -1178,18 +1464,27 @@ def ftrace_set_hash(k, ops, buf, reset, enable):
 
 
 def ftrace_set_regex(k, ops, buf, reset, enable):
-    """ftrace_set_regex()."""
+    """ftrace_set_regex().
+
+    ftrace_set_regex() at linux-3.17.0+seed/kernel/trace/ftrace.c:3848.
+    """
     return k.ftrace_set_hash(ops, buf, reset, enable)
 
 
 def ftrace_set_filter(k, ops, buf, reset):
-    """ftrace_set_filter(): trace only what buf names (a name, a glob, or '!name')."""
+    """ftrace_set_filter(): trace only what buf names (a name, a glob, or '!name').
+
+    ftrace_set_filter() at linux-3.17.0+seed/kernel/trace/ftrace.c:3864.
+    """
     k.ftrace_ops_init(ops)
     return k.ftrace_set_regex(ops, buf, reset, 1)
 
 
 def ftrace_set_notrace(k, ops, buf, reset):
-    """ftrace_set_notrace(): never trace what buf names."""
+    """ftrace_set_notrace(): never trace what buf names.
+
+    ftrace_set_notrace() at linux-3.17.0+seed/kernel/trace/ftrace.c:3883.
+    """
     k.ftrace_ops_init(ops)
     return k.ftrace_set_regex(ops, buf, reset, 0)
 
@@ -1198,7 +1493,10 @@ def ftrace_set_notrace(k, ops, buf, reset):
 
 
 def ftrace_startup_sysctl(k):
-    """ftrace_startup_sysctl(): ftrace_enabled 0 -> 1."""
+    """ftrace_startup_sysctl(): ftrace_enabled 0 -> 1.
+
+    ftrace_startup_sysctl() at linux-3.17.0+seed/kernel/trace/ftrace.c:2472.
+    """
     if k.ftrace_disabled:
         return
     # Force update next time
@@ -1207,6 +1505,7 @@ def ftrace_startup_sysctl(k):
     if k.ftrace_start_up:
         command = FTRACE_UPDATE_CALLS
         if k.fixed(fixes.SYSCTL_GRAPH) and k.ftrace_graph_active:
+            # ftrace_startup_sysctl() at linux-3.18.30/kernel/trace/ftrace.c:2493
             command |= FTRACE_START_FUNC_RET
         if k.fixed(fixes.SYSCTL_ORDER):
             # also patches ftrace_call: saved_ftrace_func is NULL now
@@ -1216,19 +1515,26 @@ def ftrace_startup_sysctl(k):
 
 
 def ftrace_shutdown_sysctl(k):
-    """ftrace_shutdown_sysctl(): ftrace_enabled 1 -> 0."""
+    """ftrace_shutdown_sysctl(): ftrace_enabled 1 -> 0.
+
+    ftrace_shutdown_sysctl() at linux-3.17.0+seed/kernel/trace/ftrace.c:2484.
+    """
     if k.ftrace_disabled:
         return
     # ftrace_start_up is true if ftrace is running
     if k.ftrace_start_up:
         command = FTRACE_DISABLE_CALLS
         if k.fixed(fixes.SYSCTL_GRAPH) and k.ftrace_graph_active:
+            # ftrace_shutdown_sysctl() at linux-3.18.30/kernel/trace/ftrace.c:2511
             command |= FTRACE_STOP_FUNC_RET
         k.ftrace_run_update_code(command)
 
 
 def ftrace_enable_sysctl(k, value):
-    """ftrace_enable_sysctl(): a write of value to /proc/sys/kernel/ftrace_enabled."""
+    """ftrace_enable_sysctl(): a write of value to /proc/sys/kernel/ftrace_enabled.
+
+    ftrace_enable_sysctl() at linux-3.17.0+seed/kernel/trace/ftrace.c:5225.
+    """
     if k.ftrace_disabled:
         return -ENODEV
     k.ftrace_enabled = value
@@ -1237,6 +1543,7 @@ def ftrace_enable_sysctl(k, value):
     k.last_ftrace_enabled = bool(k.ftrace_enabled)
     if k.ftrace_enabled:
         if k.fixed(fixes.SYSCTL_ORDER):
+            # ftrace_enable_sysctl() at linux-3.18.30/kernel/trace/ftrace.c:5308
             # choose the trace function first, then patch it in
             if k.ftrace_ops_list is not k.ftrace_list_end:
                 k.update_ftrace_function()
@@ -1257,34 +1564,54 @@ def ftrace_enable_sysctl(k, value):
 
 
 def ftrace_graph_entry_stub(k, func):
-    """ftrace_graph_entry_stub(): refuse."""
+    """ftrace_graph_entry_stub(): refuse.
+
+    ftrace_graph_entry_stub() at linux-3.17.0+seed/kernel/trace/ftrace.c:5278.
+    """
     return 0
 
 
 def trace_graph_entry(k, func):
-    """trace_graph_entry() (trace_functions_graph.c): accept; set_graph_function is empty."""
+    """trace_graph_entry() (trace_functions_graph.c): accept; set_graph_function is empty.
+
+    trace_graph_entry() at linux-3.17.0+seed/kernel/trace/trace_functions_graph.c:310.
+    """
     return 1
 
 
 def ftrace_graph_entry_test(k, func):
-    """ftrace_graph_entry_test(): with other ops listed, only global_ops' functions."""
+    """ftrace_graph_entry_test(): with other ops listed, only global_ops' functions.
+
+    ftrace_graph_entry_test() at linux-3.17.0+seed/kernel/trace/ftrace.c:5422.
+    """
     if not k.ftrace_ops_test(k.global_ops, func, None):
         return 0
     return k.call_function_pointer(k.__ftrace_graph_entry, func)
 
 
 def call_ftrace_graph_entry(k, func):
-    """The call through the ftrace_graph_entry pointer.  Not a C function."""
+    """The call through the ftrace_graph_entry pointer.
+
+    Not a C function: the ftrace_graph_entry call of prepare_ftrace_return()
+    at linux-3.17.0+seed/arch/x86/kernel/ftrace.c:861.
+    """
     return k.call_function_pointer(k.ftrace_graph_entry, func)
 
 
 def call_function_pointer(k, name, *args):
-    """Call the model function a C function pointer names.  Not a C function."""
+    """Call the model function a C function pointer names.
+
+    Not a C function: a call through a function pointer, as in
+    prepare_ftrace_return() at linux-3.17.0+seed/arch/x86/kernel/ftrace.c:861.
+    """
     return getattr(k, name)(*args)
 
 
 def update_function_graph_func(k):
-    """update_function_graph_func(): test the graph's functions only if others listed."""
+    """update_function_graph_func(): test the graph's functions only if others listed.
+
+    update_function_graph_func() at linux-3.17.0+seed/kernel/trace/ftrace.c:5436.
+    """
     if k.fixed(fixes.GRAPH_OPS):
         do_test = any(op is not k.global_ops and op is not k.graph_ops
                       for op in do_for_each_ftrace_op(k))
@@ -1297,7 +1624,10 @@ def update_function_graph_func(k):
 
 
 def register_ftrace_graph(k, retfunc="trace_graph_return", entryfunc="trace_graph_entry"):
-    """register_ftrace_graph(): start the function graph tracer."""
+    """register_ftrace_graph(): start the function graph tracer.
+
+    register_ftrace_graph() at linux-3.17.0+seed/kernel/trace/ftrace.c:5466.
+    """
     # we currently allow only one tracer registered at a time
     if k.ftrace_graph_active:
         return -EBUSY
@@ -1325,7 +1655,10 @@ def register_ftrace_graph(k, retfunc="trace_graph_return", entryfunc="trace_grap
 
 
 def unregister_ftrace_graph(k):
-    """unregister_ftrace_graph(): stop the function graph tracer."""
+    """unregister_ftrace_graph(): stop the function graph tracer.
+
+    unregister_ftrace_graph() at linux-3.17.0+seed/kernel/trace/ftrace.c:5507.
+    """
     if not k.ftrace_graph_active:
         return
     k.ftrace_graph_active -= 1

@@ -1,0 +1,35 @@
+"""Is a catalogued bug real on a named kernel?  Measured by replay, never stated.
+
+A bug X is real on a base kernel K (``as-posted``, ``3.17.0+seed``) when K
+lacks X's fix and X's golden program fails on K's own code with every later
+fix but X put in: K's era stays as it is (as-posted keeps its base, 3.17.0
+keeps the 3.17-rc fixes), and the later fixes hide the other known bugs the
+program might trip first.  So a bug that needs code K does not have (a
+shared graph_ops hash, on a kernel without graph_ops) is not real on K.
+"""
+
+from functools import cache
+from pathlib import Path
+
+from model import fixes
+from properties.replay import replay
+
+GOLDEN = Path(__file__).parent / "golden"
+BASES = ("as-posted", "3.17.0+seed")
+
+
+def golden_steps(fix_id):
+    """The steps of a fix's golden program (properties/golden/<id>.txt)."""
+    lines = (GOLDEN / f"{fix_id}.txt").read_text().splitlines()
+    return [line.split(". ", 1)[1] for line in lines if line.startswith("  ")]
+
+
+@cache
+def real_on(fix_id, base):
+    """'fixed in <base>', 'real' or 'not real' for the golden program of fix_id on base."""
+    own = fixes.KERNELS[base]
+    if fix_id in own:
+        return f"fixed in {base}"
+    later = {f.id for f in fixes.CATALOGUE if f.tree != fixes.V3_17}
+    kernel = fixes.kernel_name(own | (later - {fix_id}))
+    return "real" if replay(kernel, golden_steps(fix_id)) else "not real"
