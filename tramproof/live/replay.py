@@ -125,22 +125,39 @@ def claimed_failure(text):
     return m.group(1).strip() if m else ""
 
 
+OBSERVABLE = ("function", "instance", "graph", "stack_trace")
+
+
 def callbacks_seen(guest, name):
-    """Which observable callbacks ran when the guest calls victim ``name``:
-    the function tracer (trace), the instance (its trace), the profiler (stats)."""
+    """Which users' callbacks ran when the guest calls victim ``name`` once.
+
+    function and instance: the victim's line in their trace buffers (on
+    around the call only); graph (the profiler): its hit count in
+    trace_stat/function0 grows; stack_trace: stack_max_size, set to 0 first,
+    grows (any traced function would grow it: it says the stack tracer ran).
+    """
     fn = real_name(name)
+    stats = f"{TRACING}/trace_stat/function0"
+
+    def hits():
+        words = guest.run(f"grep ' {fn} ' {stats}").output.split()
+        return int(words[1]) if words[:1] == [fn] and words[1:2] and words[1].isdigit() else 0
+
+    before = hits()
     buffers = (TRACING, f"{TRACING}/instances/tp")
-    guest.run("; ".join(f"echo > {b}/trace; echo 1 > {b}/tracing_on" for b in buffers))
+    reset = [f"echo > {b}/trace; echo 1 > {b}/tracing_on" for b in buffers]
+    guest.run("; ".join([*reset, f"echo 0 > {TRACING}/stack_max_size"]))
     guest.run(f"echo {fn} > {CALL}")
     guest.run("; ".join(f"echo 0 > {b}/tracing_on" for b in buffers))
-    seen = []
-    for user, path in (
-        ("function", f"{TRACING}/trace"),
-        ("instance", f"{TRACING}/instances/tp/trace"),
-        ("graph", f"{TRACING}/trace_stat/function0"),
-    ):
-        if guest.run(f"grep -q ' {fn}' {path}").status == 0:
-            seen.append(user)
+    seen = [
+        user
+        for user, path in (("function", buffers[0]), ("instance", buffers[1]))
+        if guest.run(f"grep -q ' {fn}' {path}/trace").status == 0
+    ]
+    if hits() > before:
+        seen.append("graph")
+    if guest.run(f"cat {TRACING}/stack_max_size").output.strip() not in ("", "0"):
+        seen.append("stack_trace")
     return seen
 
 
@@ -149,14 +166,16 @@ def judge(result, guest):
     claim = result.claimed
     notable = [x for s in result.steps for x in s.kernel.notable]
     last = result.steps[-1].kernel if result.steps else None
-    if result.died:
-        return "differs", f"the kernel died: {result.died}"
     warned = re.match(r"the kernel warned: [\w_]+: (.+)", claim)
     if warned:
         key = re.split(r" at:|: |\(", warned.group(1))[0].strip()
         hits = [x for x in notable if key in x]
         if hits:
-            return "confirmed", f"the kernel printed: {hits[0]}"
+            then = f" (then it stopped answering: {result.died})" if result.died else ""
+            return "confirmed", f"the kernel printed: {hits[0]}{then}"
+    if result.died:
+        return "differs", f"the kernel died: {result.died}"
+    if warned:
         return verdict_without(notable, f"no {key!r} in dmesg")
     rec = re.search(r"(\w+): flags ([\w|]+) count (\d+)", claim)
     if rec and last is not None:
@@ -175,19 +194,24 @@ def judge(result, guest):
             return "confirmed", f"the step failed: {' '.join(last.outputs).strip()}"
         return verdict_without(notable, "every command of the last step succeeded")
     ran = re.match(r"(\w+): callbacks of \[(.*)\] ran, expected \[(.*)\]", claim)
-    graph = re.match(r"(\w+): graph entry did not run", claim)
-    if ran or graph:
+    graph = re.match(r"(\w+): graph entry (ran|did not run)", claim)
+    if (ran or graph) and guest is not None:
         name = (ran or graph).group(1)
-        seen = callbacks_seen(guest, name)
+        seen = set(callbacks_seen(guest, name))
         if graph:
-            missing = "graph" not in seen
+            claimed = {"graph"} if graph.group(2) == "ran" else set()
+            differs_from_right = True
+            seen &= {"graph"}
         else:
-            expected = set(re.findall(r"'(\w+)'", ran.group(3))) & {"function", "instance", "graph"}
-            claimed = set(re.findall(r"'(\w+)'", ran.group(2))) & {"function", "instance", "graph"}
-            missing = set(seen) == claimed and claimed != expected
-        if missing:
-            return "confirmed", f"calling {real_name(name)} ran {seen or 'no observable callback'}"
-        return verdict_without(notable, f"calling {real_name(name)} ran {seen}")
+            claimed = set(re.findall(r"'(\w+)'", ran.group(2))) & set(OBSERVABLE)
+            expected = set(re.findall(r"'(\w+)'", ran.group(3))) & set(OBSERVABLE)
+            differs_from_right = claimed != expected
+            seen &= claimed | expected
+        if not differs_from_right:
+            return verdict_without(notable, "the callbacks in question are not observable")
+        if seen == claimed:
+            return "confirmed", f"calling {real_name(name)} ran {sorted(seen) or 'none of them'}"
+        return verdict_without(notable, f"calling {real_name(name)} ran {sorted(seen)}")
     return verdict_without(notable, "the kernel has no window on this failure")
 
 

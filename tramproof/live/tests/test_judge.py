@@ -31,6 +31,7 @@ def result(claim, notable=(), enabled=None, statuses=(0,), outputs=("",), died="
         (result(WARN), "not reproduced"),
         (result(WARN, notable=["WARNING: CPU: 0 PID: 1 at kernel/trace/ftrace.c:1663"]), "differs"),
         (result(WARN, died="step 1: QEMU exited"), "differs"),
+        (result(WARN, notable=[BAD_TRAMP], died="step 1: no answer"), "confirmed"),
         (result("count wrong: f0: flags ENABLED|TRAMP|TRAMP_EN count 1, traced by []",
                 enabled={"f0": "f0 (1)  \ttramp: 0xffffffffa0000000"}), "confirmed"),
         (result("count wrong: f0: flags ENABLED|TRAMP|TRAMP_EN count 1, traced by []"),
@@ -85,3 +86,44 @@ def test_a_boot_log_whose_ops_tests_pass_passes():
 )
 def test_a_failed_test_a_warning_or_no_ops_test_fails(broken):
     assert not kernel_verdict(broken)[0]
+
+
+class Scripted:
+    """A guest that answers the callback probes: which users "ran"."""
+
+    def __init__(self, ran):
+        self.ran = set(ran)
+        self.calls = 0
+
+    def run(self, command):
+        from tramproof.live.guest import Reply
+
+        out, status = "", 0
+        if command.startswith("echo tp_") and "tramproof/call" in command:
+            self.calls += 1
+        elif command.startswith("grep ' tp_f0_tp ' ") and "graph" in self.ran:
+            out = f"  tp_f0_tp  {self.calls}  1.0 us\n"
+        elif command.startswith("grep -q"):
+            user = "instance" if "instances/tp" in command else "function"
+            status = 0 if user in self.ran else 1
+        elif command.startswith("cat") and "stack_max_size" in command:
+            out = "1200\n" if "stack_trace" in self.ran else "0\n"
+        return Reply(out, status, 0.0, [])
+
+
+@pytest.mark.parametrize(
+    "claim, ran, verdict",
+    [
+        ("f0: callbacks of [] ran, expected ['instance']", [], "confirmed"),
+        ("f0: callbacks of [] ran, expected ['instance']", ["instance"], "not reproduced"),
+        ("f0: callbacks of ['stack_trace'] ran, expected []", ["stack_trace"], "confirmed"),
+        ("f0: callbacks of ['stack_trace'] ran, expected []", [], "not reproduced"),
+        ("f0: graph entry ran, graph traces it: False", ["graph"], "confirmed"),
+        ("f0: graph entry ran, graph traces it: False", [], "not reproduced"),
+        ("f0: graph entry did not run, graph traces it: True", [], "confirmed"),
+        ("f0: graph entry did not run, graph traces it: True", ["graph"], "not reproduced"),
+        ("f0: callbacks of ['kprobe'] ran, expected []", ["function"], "not reproduced"),
+    ],
+)
+def test_callbacks_are_judged_by_what_ran(claim, ran, verdict):
+    assert judge(result(claim), Scripted(ran))[0] == verdict
