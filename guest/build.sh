@@ -5,6 +5,9 @@
 # usage: guest/build.sh KERNEL_TREE [OUT_DIR]
 #   KERNEL_TREE  a v3.17.0 source tree with the seed's files overlaid (see guest/README.md)
 #   OUT_DIR      where bzImage, initramfs.cpio.gz and config go (default: guest/images)
+# TP_VARIANT=victims builds, in a tree of its own, bzImage-victims only: a
+# kernel whose only traceable functions are the victims and the self test's
+# (patches/victims-only/); it boots with the full build's initramfs.
 # The manifest names the tree's origin from TP_SOURCE and TP_COMMIT (defaults:
 # the v3.17.0 the project builds from).
 #
@@ -19,8 +22,15 @@ jobs=$(nproc)
 export KBUILD_BUILD_TIMESTAMP="2014-10-05 00:00:00 UTC" KBUILD_BUILD_USER=tramproof
 export KBUILD_BUILD_HOST=tramproof KBUILD_BUILD_VERSION=1
 
+variant=${TP_VARIANT:-full}
+case $variant in
+    full) patches=("$here"/patches/*.patch) ;;
+    victims) patches=("$here"/patches/*.patch "$here"/patches/victims-only/*.patch) ;;
+    *) echo "TP_VARIANT is full or victims, not $variant" >&2; exit 2 ;;
+esac
+
 cd "$tree"
-for p in "$here"/patches/*.patch; do
+for p in "${patches[@]}"; do
     if patch -p1 -R --dry-run -s -f < "$p" >/dev/null 2>&1; then
         echo "already applied: $(basename "$p")"
     else
@@ -32,6 +42,7 @@ done
 # the vmlinux victims (f0..f15 of the model)
 cp "$here/victim/tp_victim.c" kernel/tp_victim.c
 grep -q '^obj-y += tp_victim.o$' kernel/Makefile || echo 'obj-y += tp_victim.o' >> kernel/Makefile
+grep -q '^CFLAGS_tp_victim.o = -pg$' kernel/Makefile || echo 'CFLAGS_tp_victim.o = -pg' >> kernel/Makefile
 
 make -s x86_64_defconfig
 scripts/kconfig/merge_config.sh -m .config "$here/tramproof.config" >/dev/null
@@ -40,6 +51,12 @@ for opt in $(grep -o '^CONFIG_[A-Z0-9_]*=y' "$here/tramproof.config"); do
     grep -qx "$opt" .config || { echo "config: $opt did not stick" >&2; exit 1; }
 done
 
+if [ "$variant" = victims ]; then
+    make -j"$jobs" bzImage
+    cp arch/x86/boot/bzImage "$out/bzImage-victims"
+    ls -l "$out"
+    exit 0
+fi
 make -j"$jobs" bzImage modules
 
 # the victim modules mod0..mod5 of the model, one .ko each

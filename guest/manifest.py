@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 GUEST = Path(__file__).resolve().parent
-IMAGES = ("bzImage", "initramfs.cpio.gz", "config")
+IMAGES = ("bzImage", "bzImage-victims", "initramfs.cpio.gz", "config")
 
 
 def sha256(path):

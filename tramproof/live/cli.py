@@ -18,13 +18,29 @@ from pathlib import Path
 
 from tramproof.live.actions import Inexpressible
 from tramproof.live.diff import diff
-from tramproof.live.guest import IMAGES, GuestError
+from tramproof.live.guest import FULL, IMAGES, VICTIMS, GuestError
 from tramproof.live.replay import render, replay_live
 
 try:  # the runner's package (tramproof/replay.py) once merged, properties/ before
     from tramproof.replay import ReplayError
 except ImportError:
     from properties.replay import ReplayError
+
+
+KERNELS = {"victims": VICTIMS, "full": FULL}
+
+
+def guest_options(p):
+    p.add_argument(
+        "--images", default=IMAGES, type=Path, help="folder of the kernels and initramfs.cpio.gz"
+    )
+    p.add_argument(
+        "--kernel",
+        choices=sorted(KERNELS),
+        default="victims",
+        help="victims: only the victims are traceable, the model's world (default); "
+        "full: every function, as users run it (slow: warnings come per record)",
+    )
 
 
 def replay(args, out):
@@ -38,32 +54,34 @@ def replay(args, out):
             return 2
         out.write(f"== {path}\n")
         try:
-            result = replay_live(text, images=args.images)
+            result = replay_live(text, images=args.images, kernel=KERNELS[args.kernel])
         except ReplayError as e:
             print(f"tramproof live: {path}: {e}", file=sys.stderr)
             return 2
         except Inexpressible as e:
             out.write(f"not expressible: {e}\n")
-            rows.append((Path(path).stem, "no", "-"))
+            rows.append((Path(path).stem, "no", "-", "-"))
             code = max(code, 3)
             continue
         except GuestError as e:
             print(f"tramproof live: {e}", file=sys.stderr)
             return 4
         out.write(render(result) + "\n")
-        rows.append((Path(path).stem, "yes", result.verdict))
+        rows.append((Path(path).stem, "yes", result.predicted or "holds", result.verdict))
         if result.verdict != "confirmed":
             code = max(code, 1)
     if len(rows) > 1:
-        out.write("\nprogram                       expressible  on the real kernel\n")
-        for name, expressible, verdict in rows:
-            out.write(f"{name:30}{expressible:13}{verdict}\n")
+        out.write(f"\n{'program':22}{'expressible':13}{'on the real kernel':20}model\n")
+        for name, expressible, model, verdict in rows:
+            out.write(f"{name:22}{expressible:13}{verdict:20}{model}\n")
     return code
 
 
 def run_diff(args, out):
     try:
-        _, _, findings = diff(args.minutes, args.seed, args.steps, args.images, out)
+        _, _, findings = diff(
+            args.minutes, args.seed, args.steps, args.images, KERNELS[args.kernel], out
+        )
     except GuestError as e:
         print(f"tramproof live: {e}", file=sys.stderr)
         return 4
@@ -75,17 +93,13 @@ def add_arguments(parser):
     sub = parser.add_subparsers(dest="live_command", required=True)
     p = sub.add_parser("replay", help="run programs on the real kernel beside the model")
     p.add_argument("program", nargs="+", help="a report or a golden program")
-    p.add_argument(
-        "--images", default=IMAGES, type=Path, help="folder of bzImage and initramfs.cpio.gz"
-    )
+    guest_options(p)
     p.set_defaults(run=replay)
     p = sub.add_parser("diff", help="random expressible programs on the model and the kernel")
     p.add_argument("--minutes", type=float, default=10.0, help="budget (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--steps", type=int, default=8, help="steps a program (default: %(default)s)")
-    p.add_argument(
-        "--images", default=IMAGES, type=Path, help="folder of bzImage and initramfs.cpio.gz"
-    )
+    guest_options(p)
     p.set_defaults(run=run_diff)
 
 

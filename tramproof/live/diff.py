@@ -137,8 +137,8 @@ def first_disagreement(m, steps, guest, clock):
     return None
 
 
-def run_on_fresh_guest(steps, images, clock=None):
-    with Guest(images) if images else Guest() as g:
+def run_on_fresh_guest(steps, images, kernel, clock=None):
+    with Guest(images, kernel) as g:
         g.run("dmesg -c > /dev/null")
         try:
             return compare(steps, g, clock)
@@ -146,7 +146,7 @@ def run_on_fresh_guest(steps, images, clock=None):
             return Disagreement(len(steps), f"the kernel died or hung: {e}")
 
 
-def shrink(steps, found, images, deadline):
+def shrink(steps, found, images, kernel, deadline):
     """Drop single steps while some step still disagrees; (steps, disagreement)."""
     steps = steps[: found.step]
     progress = True
@@ -157,7 +157,7 @@ def shrink(steps, found, images, deadline):
             if not candidate:
                 continue
             try:
-                again = run_on_fresh_guest(candidate, images)
+                again = run_on_fresh_guest(candidate, images, kernel)
             except (ReplayError, Inexpressible):
                 continue
             if again is not None:
@@ -166,7 +166,7 @@ def shrink(steps, found, images, deadline):
     return steps, found
 
 
-def diff(minutes, seed, length, images, out):
+def diff(minutes, seed, length, images, kernel, out):
     """Random programs for ``minutes``; prints each disagreement, returns the counts."""
     rng = random.Random(seed)
     deadline = time.monotonic() + minutes * 60
@@ -175,11 +175,11 @@ def diff(minutes, seed, length, images, out):
     clock = Clock()
     while time.monotonic() < deadline:
         steps = random_program(rng, length)
-        found = run_on_fresh_guest(steps, images, clock)
+        found = run_on_fresh_guest(steps, images, kernel, clock)
         programs += 1
         steps_run += found.step if found else len(steps)
         if found:
-            small, why = shrink(steps, found, images, deadline)
+            small, why = shrink(steps, found, images, kernel, deadline)
             findings.append((small, why))
             out.write(f"disagreement at step {why.step}: {why.what}\n")
             out.write("".join(f"  {i}. {s}\n" for i, s in enumerate(small, 1)))

@@ -20,6 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 IMAGES = Path(__file__).resolve().parents[2] / "guest" / "images"
+# the kernels in IMAGES: every function traceable (as users run it), or only
+# the victims and the self test's functions (the model's world, and fast)
+FULL, VICTIMS = "bzImage", "bzImage-victims"
 READY = re.compile(rb"@@TP READY@@\r?\n")
 DONE = re.compile(rb"@@TP (\d+)@@\r?\n")
 PR_SET_PDEATHSIG = 1
@@ -71,8 +74,10 @@ KERNEL_LINE = re.compile(r"^\[\s*\d+\.\d+\] ")
 class Guest:
     """A booted guest; use as a context manager so that QEMU always goes."""
 
-    def __init__(self, images=IMAGES, selftest=False, memory="256M", extra_append=""):
+    def __init__(self, images=IMAGES, kernel=VICTIMS, selftest=False, memory="256M",
+                 extra_append=""):  # fmt: skip
         self.images = Path(images)
+        self.kernel = kernel
         append = "console=ttyS0 panic=-1 oops=panic loglevel=7"
         if not selftest:
             append += " ftrace=nop"  # 3.17: no tracer self tests at boot
@@ -87,13 +92,13 @@ class Guest:
         qemu = qemu_binary()
         if qemu is None:
             raise GuestError("qemu-system-x86_64 is not installed")
-        for name in ("bzImage", "initramfs.cpio.gz"):
+        for name in (self.kernel, "initramfs.cpio.gz"):
             if not (self.images / name).is_file():
                 raise GuestError(f"no guest image {self.images / name}")
         return [
             qemu, "-accel", "tcg", "-nographic", "-no-reboot", "-nodefaults",
             "-serial", "stdio", "-m", self.memory, "-smp", "1",
-            "-kernel", str(self.images / "bzImage"),
+            "-kernel", str(self.images / self.kernel),
             "-initrd", str(self.images / "initramfs.cpio.gz"),
             "-append", self.append,
         ]  # fmt: skip

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from model import fixes
 from tramproof.live.actions import TRACING, model_name, real_name, translate
-from tramproof.live.guest import Guest, GuestError
+from tramproof.live.guest import IMAGES, VICTIMS, Guest, GuestError
 
 try:  # the runner's package (tramproof/replay.py) once merged, properties/ before
     from tramproof.replay import FtraceMachine, parse, read_program, take_and_check
@@ -221,7 +221,7 @@ def verdict_without(notable, why):
     return "not reproduced", why
 
 
-def replay_live(text, guest=None, images=None):
+def replay_live(text, guest=None, images=IMAGES, kernel=VICTIMS):
     """Run the program in ``text`` on a fresh guest and beside the model; a LiveResult.
 
     Raises ReplayError for text that is no program and Inexpressible for a
@@ -233,7 +233,7 @@ def replay_live(text, guest=None, images=None):
     m = FtraceMachine(kernel=model_kernel())
     own = guest is None
     if own:
-        guest = Guest(images) if images else Guest()
+        guest = Guest(images, kernel)
         guest.boot()
     try:
         result.boot_seconds = guest.boot_seconds or 0.0

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tramproof.live.actions import TRACING
-from tramproof.live.guest import IMAGES, Guest, qemu_binary
+from tramproof.live.guest import FULL, IMAGES, Guest, qemu_binary
 from tramproof.live.replay import golden_programs, replay_live
 from tramproof.live.selftest import kernel_verdict, model_verdict
 
@@ -38,7 +38,7 @@ def test_the_committed_images_are_the_manifests():
 
 
 def test_the_boot_selftest_ends_as_the_model_predicts():
-    with Guest(selftest=True) as g:
+    with Guest(kernel=FULL, selftest=True) as g:
         dmesg = g.run("dmesg", timeout=30).output
     passed, tests, notable = kernel_verdict(dmesg)
     assert any(t.name.startswith("dynamic ftrace ops") for t in tests), dmesg[-2000:]
