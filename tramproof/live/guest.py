@@ -59,16 +59,12 @@ def _die_with_parent():
 
 @dataclass
 class Reply:
-    """What one command printed, its exit status and how long the round trip
-    took; ``console`` has the kernel's console lines that came meanwhile."""
+    """What one command printed (with any kernel console line that came
+    meanwhile), its exit status and how long the round trip took."""
 
     output: str
     status: int
     seconds: float
-    console: list
-
-
-KERNEL_LINE = re.compile(r"^\[\s*\d+\.\d+\] ")
 
 
 class Guest:
@@ -125,10 +121,7 @@ class Guest:
         start = time.monotonic()
         self._send(command.encode() + b"\n")
         out, m = self.read_until(DONE, timeout, command)
-        lines = out.replace("\r", "").splitlines(keepends=True)
-        kernel = [x.rstrip("\n") for x in lines if KERNEL_LINE.match(x)]
-        text = "".join(x for x in lines if not KERNEL_LINE.match(x))
-        return Reply(text, int(m.group(1)), time.monotonic() - start, kernel)
+        return Reply(out.replace("\r", ""), int(m.group(1)), time.monotonic() - start)
 
     def _send(self, data):
         try:

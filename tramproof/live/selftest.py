@@ -48,8 +48,24 @@ def kernel_verdict(dmesg):
 
 
 def model_verdict():
-    """(passed, what failed) of the model's selftest_ops on the guest's kernel."""
+    """(passed, what failed, the warnings' messages) of the model's selftest_ops
+    on the guest's kernel."""
     from properties.scenarios import run
 
     outcome = run("selftest_ops", model_kernel())
-    return outcome.passed and not outcome.warnings, outcome.failures + outcome.warnings
+    messages = [w.split(": ", 1)[1] for w in outcome.warnings]
+    passed = outcome.passed and not outcome.warnings
+    return passed, outcome.failures + outcome.warnings, messages
+
+
+def printed_messages(messages, dmesg):
+    """The model's warning messages that the kernel printed too (pr_warn's own
+    words; an FTRACE_WARN_ON prints only "WARNING: ... at <file:line>", so its
+    model message is matched by the file: kernel/trace/ftrace.c)."""
+    found = []
+    for message in messages:
+        if message in dmesg or (
+            " != " in message and "WARNING: CPU: " in dmesg and "kernel/trace/ftrace.c:" in dmesg
+        ):
+            found.append(message)
+    return found

@@ -11,7 +11,7 @@ from tramproof.live.replay import (
     judge,
     model_line,
 )
-from tramproof.live.selftest import kernel_verdict
+from tramproof.live.selftest import kernel_verdict, printed_messages
 
 WARN = "the kernel warned: FTRACE_WARN_ON: Bad trampoline accounting at: 0xffffffff81010000 (f0)"
 BAD_TRAMP = "Bad trampoline accounting at: ffffffff8100a000 (tp_f0_tp+0x0/0x10)"
@@ -108,7 +108,7 @@ class Scripted:
             status = 0 if user in self.ran else 1
         elif command.startswith("cat") and "stack_max_size" in command:
             out = "1200\n" if "stack_trace" in self.ran else "0\n"
-        return Reply(out, status, 0.0, [])
+        return Reply(out, status, 0.0)
 
 
 @pytest.mark.parametrize(
@@ -127,3 +127,14 @@ class Scripted:
 )
 def test_callbacks_are_judged_by_what_ran(claim, ran, verdict):
     assert judge(result(claim), Scripted(ran))[0] == verdict
+
+
+def test_the_models_warnings_are_looked_for_in_the_boot_log():
+    messages = ["test_probe1: cnt 0 != ops->trampolines 1", "0 trampolines activated, 1 expected"]
+    log = (
+        "[ 1.46] WARNING: CPU: 0 PID: 1 at kernel/trace/ftrace.c:2286 x()\n"
+        "[ 1.47] 0 trampolines activated, 1 expected\n"
+    )
+    assert printed_messages(messages, log) == messages
+    assert printed_messages(messages, BOOT) == []
+    assert printed_messages(messages, log.replace("0 trampolines", "1 trampolines")) == messages[:1]

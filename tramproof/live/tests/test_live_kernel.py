@@ -13,7 +13,7 @@ import pytest
 from tramproof.live.actions import TRACING
 from tramproof.live.guest import FULL, IMAGES, Guest, qemu_binary
 from tramproof.live.replay import golden_programs, replay_live
-from tramproof.live.selftest import kernel_verdict, model_verdict
+from tramproof.live.selftest import kernel_verdict, model_verdict, printed_messages
 
 
 @pytest.fixture(autouse=True)
@@ -38,11 +38,14 @@ def test_the_committed_images_are_the_manifests():
 
 
 def test_the_boot_selftest_ends_as_the_model_predicts():
+    """trace_selftest_ops at boot: the model's verdict and warnings, the kernel's."""
     with Guest(kernel=FULL, selftest=True) as g:
         dmesg = g.run("dmesg", timeout=30).output
     passed, tests, notable = kernel_verdict(dmesg)
     assert any(t.name.startswith("dynamic ftrace ops") for t in tests), dmesg[-2000:]
-    assert passed == model_verdict()[0], (tests, notable)
+    model_passed, _, messages = model_verdict()
+    assert passed == model_passed, (tests, notable)
+    assert printed_messages(messages, dmesg) == messages, notable
 
 
 def test_a_victim_is_traced_and_called_on_demand():
