@@ -3,13 +3,14 @@
     tramproof live replay PROGRAM...   run each program on a fresh guest beside the model
     python -m tramproof.live PROGRAM...   the same
     tramproof live diff [--minutes M]  random expressible programs on model and kernel
+    tramproof live tc PROGRAM [--run]  the program as an ftracetest .tc file (and run it)
 
 Each PROGRAM is a report or a golden program.  Exit codes of replay: 0
 every program confirmed on the real kernel; 1 some program not reproduced
 or differing; 2 bad input (no such file, not a program); 3 a program the
 real kernel cannot express (nothing was run for it); 4 no guest (QEMU or the
 image is missing, or the guest did not boot).  Of diff: 0 no disagreement,
-1 some, 4 no guest.
+1 some, 4 no guest.  Of tc --run: 0 the test passes, 1 it fails (the bug shows).
 """
 
 import argparse
@@ -18,7 +19,8 @@ from pathlib import Path
 
 from tramproof.live.actions import Inexpressible
 from tramproof.live.diff import diff
-from tramproof.live.guest import FULL, IMAGES, VICTIMS, GuestError
+from tramproof.live.ftracetest import run_tc, to_tc
+from tramproof.live.guest import FULL, IMAGES, VICTIMS, Guest, GuestError
 from tramproof.live.replay import render, replay_live
 
 try:  # the runner's package (tramproof/replay.py) once merged, properties/ before
@@ -88,6 +90,31 @@ def run_diff(args, out):
     return 1 if findings else 0
 
 
+def tc(args, out):
+    """Print (or run in a guest) the .tc file of a program."""
+    try:
+        text = Path(args.program).read_text()
+        script = to_tc(text, Path(args.program).stem)
+    except (OSError, UnicodeDecodeError, ReplayError) as e:
+        print(f"tramproof live: {args.program}: {e}", file=sys.stderr)
+        return 2
+    except Inexpressible as e:
+        print(f"tramproof live: {args.program}: not expressible: {e}", file=sys.stderr)
+        return 3
+    if not args.execute:
+        out.write(script)
+        return 0
+    try:
+        with Guest(args.images, KERNELS[args.kernel]) as g:
+            status, output = run_tc(g, script)
+    except GuestError as e:
+        print(f"tramproof live: {e}", file=sys.stderr)
+        return 4
+    verdict = "PASS" if status == 0 else "FAIL"
+    out.write(f"{output}{Path(args.program).stem}.tc: {verdict} (exit {status})\n")
+    return 0 if status == 0 else 1
+
+
 def add_arguments(parser):
     """The subcommands of `tramproof live`; each parser's ``run`` takes (args, out)."""
     sub = parser.add_subparsers(dest="live_command", required=True)
@@ -101,6 +128,11 @@ def add_arguments(parser):
     p.add_argument("--steps", type=int, default=8, help="steps a program (default: %(default)s)")
     guest_options(p)
     p.set_defaults(run=run_diff)
+    p = sub.add_parser("tc", help="a program as an ftracetest .tc file; --run runs it in a guest")
+    p.add_argument("program", help="a report or a golden program")
+    p.add_argument("--run", dest="execute", action="store_true", help="run it on a fresh guest")
+    guest_options(p)
+    p.set_defaults(run=tc)
 
 
 def main(argv=None, out=sys.stdout):

@@ -9,14 +9,20 @@ guest per try.
 """
 
 import random
-import re
 import time
 from dataclasses import dataclass
 
 from model.arch.x86.emu import EmulationFault
 from tramproof.live.actions import Inexpressible, translate
 from tramproof.live.guest import Guest, GuestError
-from tramproof.live.replay import FtraceMachine, model_kernel, model_records, observe, parse
+from tramproof.live.replay import (
+    FtraceMachine,
+    model_kernel,
+    model_records,
+    observe,
+    parse,
+    shape,
+)
 
 try:  # the runner's package (tramproof/replay.py) once merged, properties/ before
     from tramproof.replay import ReplayError, take
@@ -72,11 +78,6 @@ def random_program(rng, length):
     return steps
 
 
-def shape(line):
-    """An enabled_functions line without the trampoline's address."""
-    return re.sub(r"0x[0-9a-f]{8,}", "<addr>", line) if line else "-"
-
-
 @dataclass
 class Disagreement:
     step: int  # 1-based
@@ -122,7 +123,7 @@ def first_disagreement(m, steps, guest, clock):
         clock.kernel += time.perf_counter() - t2
         clock.steps += 1
         mine = model_records(m)
-        universe = set(m.k.recs_by_name) | {n for n in obs.enabled if n.startswith("mod")}
+        universe = set(m.k.recs_by_name)
         for name in sorted(universe):
             a, b = shape(mine.get(name)), shape(obs.enabled.get(name))
             if a != b:

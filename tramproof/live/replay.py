@@ -117,6 +117,21 @@ def model_records(m):
     return lines
 
 
+def shape(line):
+    """An enabled_functions line without the trampoline's address (the allocator's)."""
+    return re.sub(r"0x[0-9a-f]{8,}", "<addr>", line).rstrip() if line else "-"
+
+
+def first_difference(steps):
+    """Where the model's enabled_functions and the kernel's first differ, or None."""
+    for s in steps:
+        for name in sorted(set(s.model) | set(s.kernel.enabled)):
+            a, b = shape(s.model.get(name)), shape(s.kernel.enabled.get(name))
+            if a != b:
+                return f"step {s.number}: {name}: model {a!r}, kernel {b!r}"
+    return None
+
+
 def claimed_failure(text):
     """The failure a program file states ("failure: ..." or a report's block), or ""."""
     m = re.search(r"(?m)^failure: (.+)$", text) or re.search(
@@ -253,6 +268,8 @@ def replay_live(text, guest=None, images=IMAGES, kernel=VICTIMS):
                 console = [x for x in e.console.splitlines() if NOTABLE.search(x)]
                 obs = Observation([], [], [TIMESTAMP.sub("", x) for x in console], {})
             model_lines = model_records(m)
+            # the victims beyond the model's vmlinux (f4.. when it has f0..f3) are no part of it
+            obs.enabled = {n: x for n, x in obs.enabled.items() if n in m.k.recs_by_name}
             result.steps.append(
                 StepResult(
                     number, ks.line, ks.commands, ks.note, obs, model_lines,
@@ -286,12 +303,15 @@ def render(result):
         names = sorted(set(s.model) | set(s.kernel.enabled))
         for n in names:
             mine, theirs = s.model.get(n, "-"), s.kernel.enabled.get(n, "-")
-            same = "  " if mine.split("\t")[0] == theirs.split("\t")[0] else "!="
+            same = "  " if shape(mine) == shape(theirs) else "!="
             out.append(f"     {same} model: {mine!s:40}  kernel: {theirs}".expandtabs(2))
         if s.model_failure:
             out.append(f"     model fails: {s.model_failure}")
     out.append(f"claimed failure: {result.claimed or '(none stated)'}")
     out.append(f"model on {model_kernel()}: {result.predicted or 'no failure'}")
+    differ = first_difference(result.steps)
+    same = "the same at every step"
+    out.append(f"side by side: {'differ first at ' + differ if differ else same}")
     out.append(f"verdict: {result.verdict}: {result.reason}")
     return "\n".join(out)
 

@@ -138,3 +138,15 @@ def test_the_models_warnings_are_looked_for_in_the_boot_log():
     assert printed_messages(messages, log) == messages
     assert printed_messages(messages, BOOT) == []
     assert printed_messages(messages, log.replace("0 trampolines", "1 trampolines")) == messages[:1]
+
+
+def test_the_first_difference_of_model_and_kernel_is_named():
+    from tramproof.live.replay import first_difference
+
+    same = Observation([0], [""], [], {"f0": "f0 (1)  \ttramp: 0xffffffffa0001000"})
+    step = StepResult(1, "x", ["x"], "", same, {"f0": "f0 (1)  \ttramp: 0xffffffffa0000000"},
+                      None, 0.0)  # fmt: skip
+    assert first_difference([step]) is None  # trampoline addresses are the allocator's
+    other = Observation([0], [""], [], {"f0": "f0 (2)  "})
+    step2 = StepResult(2, "y", ["y"], "", other, {"f0": "f0 (1)  "}, None, 0.0)
+    assert first_difference([step, step2]).startswith("step 2: f0:")
