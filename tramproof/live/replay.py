@@ -30,7 +30,7 @@ except ImportError:
 # dmesg lines that say something went wrong in the kernel
 NOTABLE = re.compile(
     r"WARNING:|Bad trampoline|ftrace (faulted|failed)|Failed on|BUG:|Oops|invalid opcode"
-    r"|general protection|Kernel panic|ftrace_bug|FTRACE_WARN"
+    r"|general protection|Kernel panic|ftrace_bug|FTRACE_WARN|trampolines activated"
 )
 TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\] ")
 MARK = "@@TP-EF@@"
@@ -192,6 +192,14 @@ def judge(result, guest):
         return "differs", f"the kernel died: {result.died}"
     if warned:
         return verdict_without(notable, f"no {key!r} in dmesg")
+    tramps = re.search(r"(\w+)->trampolines is (\d+), (\d+) records have TRAMP", claim)
+    if tramps:
+        # the kernel's own check of the same count, ftrace_save_ops_tramp_hash()
+        # (linux-3.17.0+seed/kernel/trace/ftrace.c:2286)
+        hits = [x for x in notable if f"trampolines activated, {tramps.group(2)} expected" in x]
+        if hits:
+            return "confirmed", f"the kernel printed: {hits[0]}"
+        return verdict_without(notable, "no 'trampolines activated, N expected' with the same N")
     rec = re.search(r"(\w+): flags ([\w|]+) count (\d+)", claim)
     if rec and last is not None:
         name, flags, count = rec.groups()

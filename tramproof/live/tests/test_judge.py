@@ -43,6 +43,11 @@ def result(claim, notable=(), enabled=None, statuses=(0,), outputs=("",), died="
         (result("function tracer start returned -16", statuses=(1,),
                 outputs=("sh: write error: Device or resource busy",)), "confirmed"),
         (result("function tracer start returned -16"), "not reproduced"),
+        (result("global_ops->trampolines is 1, 0 records have TRAMP for it",
+                notable=["0 trampolines activated, 1 expected"]), "confirmed"),
+        (result("global_ops->trampolines is 1, 0 records have TRAMP for it",
+                notable=["2 trampolines activated, 3 expected"]), "differs"),
+        (result("global_ops->trampolines is 1, 0 records have TRAMP for it"), "not reproduced"),
     ],
 )  # fmt: skip
 def test_the_verdict_follows_what_the_kernel_showed(res, verdict):

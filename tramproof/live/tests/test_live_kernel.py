@@ -12,7 +12,7 @@ import pytest
 
 from tramproof.live.actions import TRACING
 from tramproof.live.guest import FULL, IMAGES, Guest, qemu_binary
-from tramproof.live.replay import golden_programs, replay_live
+from tramproof.live.replay import callbacks_seen, golden_programs, replay_live
 from tramproof.live.selftest import kernel_verdict, model_verdict, printed_messages
 
 
@@ -67,3 +67,20 @@ def test_the_sysctl_bug_is_confirmed_on_the_real_kernel():
     result = replay_live(golden("sysctl-clear-en").read_text())
     assert result.verdict == "confirmed", result.reason
     assert "Bad trampoline accounting" in result.reason
+
+
+@pytest.mark.parametrize(
+    "start, user",
+    [
+        (f"echo function > {TRACING}/current_tracer", "function"),
+        (f"echo function > {TRACING}/instances/tp/current_tracer", "instance"),
+        (f"echo 1 > {TRACING}/function_profile_enabled", "graph"),
+        ("echo 1 > /proc/sys/kernel/stack_tracer_enabled", "stack_trace"),
+    ],
+)
+def test_each_observed_callback_shows_when_it_runs(start, user):
+    """The callbacks the verdicts rely on are seen when they run, and only then."""
+    with Guest() as g:
+        assert callbacks_seen(g, "f2") == []
+        assert g.run(start).status == 0
+        assert callbacks_seen(g, "f2") == [user]
