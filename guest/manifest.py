@@ -19,7 +19,7 @@ def sha256(path):
 
 def inputs():
     """The project's inputs to the build, relative to guest/."""
-    files = sorted(GUEST.glob("patches/*.patch")) + [
+    files = sorted(GUEST.glob("patches/**/*.patch")) + [
         GUEST / "tramproof.config", GUEST / "victim/tp_victim.c", GUEST / "victim/tp_mod.c",
         GUEST / "init", GUEST / "build.sh", GUEST / "mkinitramfs.py",
     ]  # fmt: skip

@@ -154,8 +154,12 @@ def callbacks_seen(guest, name):
     fn = real_name(name)
     stats = f"{TRACING}/trace_stat/function0"
 
+    def text(command):  # the command's own output, without kernel console lines
+        out = guest.run(command).output.splitlines()
+        return "\n".join(x for x in out if not TIMESTAMP.match(x))
+
     def hits():
-        words = guest.run(f"grep ' {fn} ' {stats}").output.split()
+        words = text(f"grep ' {fn} ' {stats}").split()
         return int(words[1]) if words[:1] == [fn] and words[1:2] and words[1].isdigit() else 0
 
     before = hits()
@@ -171,7 +175,7 @@ def callbacks_seen(guest, name):
     ]
     if hits() > before:
         seen.append("graph")
-    if guest.run(f"cat {TRACING}/stack_max_size").output.strip() not in ("", "0"):
+    if text(f"cat {TRACING}/stack_max_size").strip() not in ("", "0"):
         seen.append("stack_trace")
     return seen
 
