@@ -122,8 +122,12 @@ def first_disagreement(m, steps, guest, clock):
         clock.model += t2 - t
         clock.kernel += time.perf_counter() - t2
         clock.steps += 1
-        mine = model_records(m)
-        universe = set(m.k.recs_by_name)
+        if obs.dead != bool(m.k.ftrace_disabled):
+            return Disagreement(
+                number, f"ftrace killed: model {bool(m.k.ftrace_disabled)}, kernel {obs.dead}"
+            )
+        mine = model_records(m) if not obs.dead else {}
+        universe = set(m.k.recs_by_name) if not obs.dead else set()
         for name in sorted(universe):
             a, b = shape(mine.get(name)), shape(obs.enabled.get(name))
             if a != b:

@@ -155,3 +155,13 @@ def test_the_first_difference_of_model_and_kernel_is_named():
     other = Observation([0], [""], [], {"f0": "f0 (2)  "})
     step2 = StepResult(2, "y", ["y"], "", other, {"f0": "f0 (1)  "}, None, 0.0)
     assert first_difference([step, step2]).startswith("step 2: f0:")
+
+
+def test_a_dead_ftrace_is_compared_as_such():
+    from tramproof.live.replay import first_difference
+
+    dead = Observation([0], [""], [], {}, dead=True)
+    both = StepResult(1, "x", ["x"], "", dead, {"f0": "f0 (1)  "}, None, 0.0, model_dead=True)
+    assert first_difference([both]) is None
+    one = StepResult(1, "x", ["x"], "", dead, {"f0": "f0 (1)  "}, None, 0.0, model_dead=False)
+    assert "ftrace killed" in first_difference([one])
