@@ -44,9 +44,16 @@ cp "$here/victim/tp_victim.c" kernel/tp_victim.c
 grep -q '^obj-y += tp_victim.o$' kernel/Makefile || echo 'obj-y += tp_victim.o' >> kernel/Makefile
 grep -q '^CFLAGS_tp_victim.o = -pg$' kernel/Makefile || echo 'CFLAGS_tp_victim.o = -pg' >> kernel/Makefile
 
+# a .config that comes out the same keeps its time, so that a rerun is incremental
+[ -f .config ] && cp -p .config .config.tp-old
 make -s x86_64_defconfig
 scripts/kconfig/merge_config.sh -m .config "$here/tramproof.config" >/dev/null
 make -s olddefconfig
+if [ -f .config.tp-old ] && cmp -s .config .config.tp-old; then
+    mv .config.tp-old .config
+else
+    rm -f .config.tp-old
+fi
 for opt in $(grep -o '^CONFIG_[A-Z0-9_]*=y' "$here/tramproof.config"); do
     grep -qx "$opt" .config || { echo "config: $opt did not stick" >&2; exit 1; }
 done

@@ -31,8 +31,10 @@ TP_VICTIM(4) TP_VICTIM(5) TP_VICTIM(6) TP_VICTIM(7)
 TP_VICTIM(8) TP_VICTIM(9) TP_VICTIM(10) TP_VICTIM(11)
 TP_VICTIM(12) TP_VICTIM(13) TP_VICTIM(14) TP_VICTIM(15)
 
-static ssize_t tp_call_write(struct file *file, const char __user *ubuf,
-			     size_t count, loff_t *ppos)
+/* The helpers are notrace: in the victims-only kernel the victims are all
+ * that ftrace can trace. */
+static notrace ssize_t tp_call_write(struct file *file, const char __user *ubuf,
+				     size_t count, loff_t *ppos)
 {
 	char name[KSYM_NAME_LEN];
 	unsigned long addr;
@@ -56,7 +58,7 @@ static const struct file_operations tp_call_fops = {
 	.write = tp_call_write,
 };
 
-static int tp_hits_show(struct seq_file *m, void *v)
+static notrace int tp_hits_show(struct seq_file *m, void *v)
 {
 	int i;
 
@@ -65,7 +67,7 @@ static int tp_hits_show(struct seq_file *m, void *v)
 	return 0;
 }
 
-static int tp_hits_open(struct inode *inode, struct file *file)
+static notrace int tp_hits_open(struct inode *inode, struct file *file)
 {
 	return single_open(file, tp_hits_show, NULL);
 }

@@ -16,6 +16,7 @@ from model.arch.x86.emu import EmulationFault
 from tramproof.live.actions import Inexpressible, translate
 from tramproof.live.guest import Guest, GuestError
 from tramproof.live.replay import (
+    VICTIM_FUNCTIONS,
     FtraceMachine,
     model_kernel,
     model_records,
@@ -62,7 +63,7 @@ def random_step(rng, m):
 def random_program(rng, length):
     """A program the model can run (each step taken on a model as it is drawn);
     it ends early at the model's first warning, after which ftrace is dead."""
-    m = FtraceMachine(kernel=model_kernel())
+    m = FtraceMachine(kernel=model_kernel(), functions=VICTIM_FUNCTIONS)
     steps = []
     while len(steps) < length and not m.k.warnings:
         line = random_step(rng, m)
@@ -100,7 +101,7 @@ def compare(steps, guest, clock=None):
     """Run steps on the model and on the booted guest; the first Disagreement or None."""
     clock = clock or Clock()
     t = time.perf_counter()
-    m = FtraceMachine(kernel=model_kernel())
+    m = FtraceMachine(kernel=model_kernel(), functions=VICTIM_FUNCTIONS)
     clock.model += time.perf_counter() - t
     try:
         return first_disagreement(m, steps, guest, clock)

@@ -50,6 +50,8 @@ NOTABLE = re.compile(
 TIMESTAMP = re.compile(r"^\[\s*\d+\.\d+\] ")
 MARK = "@@TP-EF@@"
 CALL = "/sys/kernel/debug/tramproof/call"
+# the guest's vmlinux victims tp_f0_tp..tp_f15_tp: the model runs with as many
+VICTIM_FUNCTIONS = 16
 
 
 def golden_programs():
@@ -285,7 +287,7 @@ def replay_live(text, guest=None, images=IMAGES, kernel=VICTIMS):
     steps = read_program(text)
     kernel_steps = translate(steps, parse)
     result = LiveResult(claimed=claimed_failure(text))
-    m = FtraceMachine(kernel=model_kernel())
+    m = FtraceMachine(kernel=model_kernel(), functions=VICTIM_FUNCTIONS)
     own = guest is None
     if own:
         guest = Guest(images, kernel)

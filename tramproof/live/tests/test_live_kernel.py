@@ -5,14 +5,21 @@ QEMU fails these tests.
 """
 
 import os
+import random
 import re
 from pathlib import Path
 
 import pytest
 
 from tramproof.live.actions import TRACING
-from tramproof.live.guest import FULL, IMAGES, Guest, qemu_binary
-from tramproof.live.replay import callbacks_seen, golden_programs, replay_live
+from tramproof.live.diff import random_program, run_on_fresh_guest
+from tramproof.live.guest import FULL, IMAGES, VICTIMS, Guest, qemu_binary
+from tramproof.live.replay import (
+    VICTIM_FUNCTIONS,
+    callbacks_seen,
+    golden_programs,
+    replay_live,
+)
 from tramproof.live.selftest import kernel_verdict, model_verdict, printed_messages
 
 
@@ -84,3 +91,17 @@ def test_each_observed_callback_shows_when_it_runs(start, user):
         assert callbacks_seen(g, "f2") == []
         assert g.run(start).status == 0
         assert callbacks_seen(g, "f2") == [user]
+
+
+def test_the_victims_kernel_traces_the_models_world_and_nothing_else():
+    with Guest() as g:
+        listed = g.run(f"cat {TRACING}/available_filter_functions").output.split()
+    assert listed == [f"tp_f{i}_tp" for i in range(VICTIM_FUNCTIONS)]
+
+
+def test_a_handful_of_random_programs_agree_step_by_step():
+    """Five seeded random expressible programs: model and kernel the same at every step."""
+    rng = random.Random(12)
+    for _ in range(5):
+        steps = random_program(rng, 8)
+        assert run_on_fresh_guest(steps, IMAGES, VICTIMS) is None, steps
