@@ -21,7 +21,7 @@ from tramproof.live.actions import Inexpressible
 from tramproof.live.diff import diff
 from tramproof.live.ftracetest import run_tc, to_tc
 from tramproof.live.guest import FULL, IMAGES, VICTIMS, Guest, GuestError
-from tramproof.live.replay import render, replay_live
+from tramproof.live.replay import NOTABLE, TIMESTAMP, render, replay_live
 
 try:  # the runner's package (tramproof/replay.py) once merged, properties/ before
     from tramproof.replay import ReplayError
@@ -111,7 +111,10 @@ def tc(args, out):
         print(f"tramproof live: {e}", file=sys.stderr)
         return 4
     verdict = "PASS" if status == 0 else "FAIL"
-    out.write(f"{output}{Path(args.program).stem}.tc: {verdict} (exit {status})\n")
+    # the console's kernel lines: only those that say what went wrong
+    shown = [x for x in output.splitlines() if not TIMESTAMP.match(x) or NOTABLE.search(x)]
+    out.write("".join(f"{x}\n" for x in shown[:40]))
+    out.write(f"{Path(args.program).stem}.tc: {verdict} (exit {status})\n")
     return 0 if status == 0 else 1
 
 
