@@ -1,40 +1,20 @@
-"""pytest glue: the hypothesis profile, and the --kernel/--variant options.
+"""The repository's tests: tramproof's pytest plugin (loaded here even when tramproof is
+not installed; installed, its entry point loads it first: --kernel, --variant), the
+hypothesis profile of the session (tramproof/profiles.py says which), and the citation
+test's --reference, which only this repository's tests use."""
 
-The profiles themselves (dev, ci, nightly) live in properties/profiles.py,
-shared with the `tramproof` command.
-"""
+from tramproof import profiles
 
-import pytest
-
-from properties import profiles
+pytest_plugins = ["tramproof.plugin"]
 
 profiles.load()
 
 
 def pytest_addoption(parser):
-    group = parser.getgroup("tramproof")
-    group.addoption(
-        "--kernel",
-        default="fixed",
-        help="the kernel the state machine runs: as-posted, 3.17.0+seed or fixed (default), then +<fix id> or -<fix id>",
+    # the citation test's kernel trees (properties/citations.py)
+    parser.getgroup("tramproof").addoption(
+        "--reference",
+        metavar="DIR",
+        help="the folder of kernel trees the model cites (default: $TRAMPROOF_REFERENCE, "
+        "else ../shared/reference beside the project)",
     )
-    group.addoption(
-        "--variant",
-        metavar="FILE",
-        help="a Python file whose top-level functions replace model functions by name",
-    )
-
-
-def pytest_configure(config):
-    """Hand --kernel and --variant to the state machine; refuse bad ones before any test."""
-    from model.fixes import kernel_fixes
-    from properties import machine
-    from properties.variant import VariantError, load_variant
-
-    kernel, variant = config.getoption("kernel"), config.getoption("variant")
-    try:
-        kernel_fixes(kernel)
-        overrides = load_variant(variant) if variant else None
-    except (ValueError, VariantError) as e:
-        raise pytest.UsageError(str(e)) from None
-    machine.CONFIG.update(kernel=kernel, overrides=overrides)

@@ -26,12 +26,19 @@ TRAMP_PG_FLAG = "tramp-pg-flag"
 SYSCTL_ORDER = "sysctl-order"
 SYSCTL_CLEAR_EN = "sysctl-clear-en"
 TRAMP_OWNER = "tramp-owner"
+# the users' paths (perf's CONTROL ops, function probes, recursion)
+CONTROL_TRAMP = "control-tramp"
+CONTROL_MOD = "control-mod"
+PROBE_UPDATE = "probe-update"
+TRAMP_RECURSION = "tramp-recursion"
 
 V3_17 = "3.17.0"  # a 3.17-rc fix: the seed's base lacks it, v3.17.0 has it
 
 
 @dataclass(frozen=True)
 class Fix:
+    """One catalogue entry.  No C counterpart: the catalogue is tramproof's."""
+
     id: str
     title: str
     # The first reference tree whose C has the fixed form ("3.17.0", "3.18.30",
@@ -50,7 +57,7 @@ class Fix:
 
     @property
     def source(self):
-        """Where the fixed form comes from, in words."""
+        """Where the fixed form comes from, in words.  No C counterpart."""
         if not self.tree:
             return "tramproof's own"
         return f"{self.tree}, {self.commit or 'id unverified'}"
@@ -246,6 +253,59 @@ CATALOGUE = (
         "trace_selftest_ops() then fails the seed's count check (2285)",
         found_by="tramproof",
     ),
+    Fix(
+        CONTROL_TRAMP,
+        "ftrace: Let only an ops with a trampoline own a trampolined record (tramproof's own)",
+        "",
+        "",
+        "ftrace_find_tramp_ops_new() skips ops without a trampoline, as 3.18.30's "
+        "ftrace_find_tramp_ops_any() does (linux-3.18.30/kernel/trace/ftrace.c:1897).",
+        "linux-3.17.0+seed/kernel/trace/ftrace.c:1925: control_ops, whose empty hashes "
+        "admit every ip and which perf's first CONTROL ops puts at the head of "
+        "ftrace_ops_list (361), answers for a record another ops' trampoline holds, "
+        "and ftrace_get_addr_new() (1948) warns and kills ftrace",
+        found_by="tramproof",
+    ),
+    Fix(
+        CONTROL_MOD,
+        "ftrace: Count CONTROL ops into new module records (tramproof's own)",
+        "",
+        "",
+        "ftrace_update_code() and referenced_filters() also walk "
+        "ftrace_control_list.",
+        "linux-3.17.0+seed/kernel/trace/ftrace.c:2550: the walk at 2568 is of "
+        "ftrace_ops_list, where only control_ops (never ENABLED) stands for perf, so a "
+        "module loaded while perf's event traces every function gets no count for "
+        "it, and perf's close underflows the count (FTRACE_WARN_ON at 1663)",
+        found_by="tramproof",
+    ),
+    Fix(
+        PROBE_UPDATE,
+        "ftrace: Update the call sites when some function probes are removed (tramproof's own)",
+        "",
+        "",
+        "__unregister_ftrace_function_probe() calls ftrace_ops_update_code() "
+        "after moving trace_probe_ops' hash (unchanged in 4.0.5).",
+        "linux-3.17.0+seed/kernel/trace/ftrace.c:3504: with probes left, the hash is "
+        "moved (3576) and no site is updated: a function whose probe went keeps "
+        "calling trace_probe_ops' trampoline with no owner",
+        found_by="tramproof",
+    ),
+    Fix(
+        TRAMP_RECURSION,
+        "ftrace: Add separate function for non recursive callbacks",
+        "3.19.8",
+        "",
+        "The trampoline calls ftrace_ops_get_func(ops) "
+        "(linux-3.19.8/arch/x86/kernel/ftrace.c:845): ftrace_ops_recurs_func() "
+        "(linux-3.18.30/kernel/trace/ftrace.c:4929), the list function's "
+        "recursion guard, for an ops that is not RECURSION_SAFE.",
+        "linux-3.17.0+seed/arch/x86/kernel/ftrace.c:784: the seed's trampoline calls "
+        "ops->func directly, so kprobe_ftrace_ops and trace_probe_ops, which rely on "
+        "ftrace's recursion guard, recurse without bound when their handler calls "
+        "the function they trace",
+        found_by="tramproof",
+    ),
 )
 
 BY_ID = {fix.id: fix for fix in CATALOGUE}
@@ -258,7 +318,7 @@ KERNELS = {
 
 
 def kernel_fixes(kernel):
-    """The fix set of a kernel name.
+    """The fix set of a kernel name.  No C counterpart.
 
     A name is one of KERNELS (``as-posted``, ``3.17.0+seed``, ``fixed``),
     then any number of ``+<id>`` (add that fix) or ``-<id>`` (leave it out):
@@ -282,7 +342,7 @@ def kernel_fixes(kernel):
 
 
 def kernel_name(fix_ids):
-    """The shortest name of a fix set, as kernel_fixes() reads it, in catalogue order.
+    """The shortest name of a fix set, as kernel_fixes() reads it.  No C counterpart.
 
     Ties go to the base listed first in KERNELS.
     """

@@ -22,7 +22,10 @@ MODEL_MODULES = (
 
 
 def model_functions():
-    """{name: function} for every C function the model has."""
+    """{name: function} for every C function the model has.
+
+    No C counterpart: the model's binding of its functions to a kernel.
+    """
     table = {}
     for modname in MODEL_MODULES:
         mod = importlib.import_module(modname)
@@ -34,7 +37,12 @@ def model_functions():
 
 @dataclass(frozen=True)
 class Warning_:
-    """One WARN_ON / FTRACE_WARN_ON / ftrace_bug / pr_warn the kernel printed."""
+    """One WARN_ON / FTRACE_WARN_ON / ftrace_bug / pr_warn the kernel printed.
+
+    Not a C function: a line of the kernel log, as FTRACE_WARN_ON() at
+    linux-3.17.0+seed/kernel/trace/ftrace.c:43 or ftrace_bug() at
+    linux-3.17.0+seed/kernel/trace/ftrace.c:1764 print one.
+    """
 
     kind: str
     message: str
@@ -44,7 +52,13 @@ class Warning_:
 
 
 class Kernel:
-    """The state of one kernel: every global of the modelled files lives here."""
+    """The state of one kernel: every global of the modelled files lives here.
+
+    Not a C function: one booted kernel.  Its globals are those of the C, such
+    as `ftrace_ops_list` at linux-3.17.0+seed/kernel/trace/ftrace.c:110 and
+    `ftrace_enabled` at linux-3.17.0+seed/kernel/trace/ftrace.c:86; booting it
+    runs ftrace_init() at linux-3.17.0+seed/kernel/trace/ftrace.c:4670.
+    """
 
     def __init__(self, fixes=frozenset(), overrides=None, functions=64, fentry=True):
         """Boot a kernel with ``functions`` traceable vmlinux functions f0, f1, ...
@@ -68,8 +82,13 @@ class Kernel:
         self.ftrace_boot([f"f{i}" for i in range(functions)])
 
     def fixed(self, fix_id):
-        """True when this kernel is built with the catalogued fix ``fix_id``."""
+        """True when this kernel is built with the catalogued fix ``fix_id``.
+
+        No C counterpart: the catalogue's switch (model/fixes.py).
+        """
         return fix_id in self.fixes
 
     def warn(self, kind, message):
+        """Not a C function: the kernel log, which FTRACE_WARN_ON() at
+        linux-3.17.0+seed/kernel/trace/ftrace.c:43 writes."""
         self.warnings.append(Warning_(kind, message))

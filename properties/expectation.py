@@ -13,6 +13,15 @@ that exist.  Decisions taken from the C about what "correct" means:
 - The function graph tracer filters with global_ops' hashes (graph_ops
   shares them once fixed); it is a user of its own with no callback.
 - With ftrace_enabled=0 nothing is called, though records keep their counts.
+- perf's event counts in the records it traces from its open to its close,
+  but its callback runs only while the event is enabled on this CPU (the
+  model has one): control_ops_alloc() leaves it disabled until the first
+  TRACE_REG_PERF_ADD.
+- A write to set_ftrace_filter opened with O_TRUNC (``>``) empties the
+  filter even when the pattern matches nothing: the write fails, the
+  release still moves the emptied hash (ftrace_regex_release()).
+- A function probe (``func:traceon``) fires where a probe was registered
+  and not yet removed; the probe user's filter is the probed functions.
 """
 
 from dataclasses import dataclass, field
@@ -28,6 +37,7 @@ class User:
     save_regs: bool = False
     static: bool = True
     active: bool = False
+    enabled_here: bool = True  # a CONTROL user (perf): enabled on this CPU
 
 
 @dataclass
@@ -103,6 +113,16 @@ class Expectation:
         target.update(new)
         return True
 
+    def write_hash(self, ops_name, which, buf, trunc):
+        """A write of buf to a tracefs filter file (``>`` when trunc), then its release.
+
+        True if the write matched something; the hash is moved either way.
+        """
+        target = getattr(self.hashes[ops_name], which)
+        if trunc:
+            target.clear()
+        return self.set_hash(ops_name, which, buf, False)
+
     def admits(self, ops_name, identity):
         h = self.hashes[ops_name]
         keys = (identity, ("addr", self.ips[identity]))
@@ -126,3 +146,7 @@ class Expectation:
         return sorted(
             u.name for u in self.users.values() if u.active and self.admits(u.ops_name, identity)
         )
+
+    def callers(self, tracers):
+        """Of a function's tracers, those whose callback runs now (perf only when enabled)."""
+        return [t for t in tracers if self.users[t].enabled_here]

@@ -2,9 +2,12 @@
 
 FtraceMachine drives one model kernel through what its users do (register
 and unregister ops, edit filters, start the function and graph tracers,
-flip the ftrace_enabled sysctl, load and unload modules, make module_alloc
-fail) and checks, after every step, the model against an Expectation the
-machine keeps from the users' requests alone.
+open, enable, disable and close perf's ftrace:function event, arm and
+disarm kprobes, add and remove function probes and write set_ftrace_filter,
+make callbacks call traced functions, flip the ftrace_enabled sysctl, load
+and unload modules, make module_alloc fail) and checks, after every step,
+the model against an Expectation the machine keeps from the users' requests
+alone.
 """
 
 import random
@@ -30,15 +33,17 @@ from model.include.linux.ftrace import (
     FTRACE_FL_TRAMP,
     FTRACE_FL_TRAMP_EN,
     FTRACE_OPS_FL_ALLOC_TRAMP,
+    FTRACE_OPS_FL_RECURSION_SAFE,
     FTRACE_OPS_FL_SAVE_REGS,
     REC_FLAG_NAMES,
     flag_names,
     ftrace_rec_count,
 )
+from model.kernel.trace.ftrace import FTRACE_ITER_FILTER, FTRACE_ITER_NOTRACE
 from properties import boot
 from properties import strategies as S
 from properties.expectation import Expectation, User
-from properties.users import USERS, System
+from properties.users import PATH_USERS, USERS, System
 from properties.x86_checks import call_target, check_trampoline_bytes
 
 # Where pytest's --kernel and --variant land (see conftest.py).
@@ -48,11 +53,14 @@ NOP = bytes.fromhex("0f1f440000")
 
 # the users that register an ops of their own (properties/users.py)
 OPS_USERS = sorted(USERS)
+# and every user with an ops of its own, the path users included
+ALL_OPS_USERS = sorted([*USERS, *PATH_USERS])
 SAMPLE = 2  # functions checked in the emulator besides those a step touched
 INVARIANTS = (
     "accounting",
     "machine_code",
     "no_warning",
+    "recursion_contract",
     "text",
     "tramp_hash_matches",
     "trampolines_load_their_own_ops",
@@ -114,6 +122,10 @@ class FtraceMachine(RuleBasedStateMachine):
         self.has_tramp = set()  # static users whose trampoline was allocated
         self.last_step = ""
         self.shared = set()  # functions two or more users traced at some point
+        self.vmlinux = S.vmlinux_names(functions)
+        self.kprobes = set()  # functions with an armed kprobe
+        self.probes = Counter()  # function -> traceon probes registered on it
+        self.calling = {}  # user -> the function its callback calls
 
     def boot(self, overrides, functions):
         """Boot the kernel and make the users and the expectation."""
@@ -133,6 +145,9 @@ class FtraceMachine(RuleBasedStateMachine):
             self.exp.add_user(
                 User(name, name, save_regs=bool(flags & FTRACE_OPS_FL_SAVE_REGS), static=static)
             )
+        for name, (static, _) in sorted(PATH_USERS.items()):
+            regs = bool(self.sys.ops[name].flags & FTRACE_OPS_FL_SAVE_REGS)
+            self.exp.add_user(User(name, name, save_regs=regs, static=static))
 
     # ------------------------------------------------------------ helpers
 
@@ -314,6 +329,169 @@ class FtraceMachine(RuleBasedStateMachine):
         self.step("unregister_ftrace_graph()")
         self.stop("graph")
         self.k.unregister_ftrace_graph()
+
+    # ------------------------------------------------------------ rules: perf
+
+    @rule(close=st.booleans())
+    def perf_event(self, close):
+        """The event's next step: OPEN, then ADD and DEL in turn, CLOSE after a DEL."""
+        user = self.exp.users["perf"]
+        if not user.active:
+            self.do_perf("open")
+        elif user.enabled_here:
+            self.do_perf("del")
+        else:
+            self.do_perf("close" if close else "add")
+
+    def do_perf(self, what):
+        """TRACE_REG_PERF_OPEN/ADD/DEL/CLOSE of the ftrace:function event on this CPU."""
+        user, ops, k = self.exp.users["perf"], self.sys.ops["perf"], self.k
+        call = {
+            "open": "perf_ftrace_function_register",
+            "add": "perf_ftrace_function_enable",
+            "del": "perf_ftrace_function_disable",
+            "close": "perf_ftrace_function_unregister",
+        }[what]
+        self.step(f"{call}(perf)")
+        self.touch(self.admitted("perf"))
+        if what == "open":
+            self.start("perf")
+            user.enabled_here = False  # control_ops_alloc() disables every CPU
+            self.expect_ret(k.perf_ftrace_function_register(ops), call)
+            self.reached(f"register while ftrace_enabled={k.ftrace_enabled}")
+        elif what == "close":
+            self.stop("perf")
+            self.expect_ret(k.perf_ftrace_function_unregister(ops), call)
+            # ftrace_free_filter(): the event's filters go with it
+            self.exp.hashes["perf"].filter.clear()
+            self.exp.hashes["perf"].notrace.clear()
+        else:
+            # ADD and DEL come in turn: the disable count goes 1 -> 0 -> 1
+            user.enabled_here = what == "add"
+            getattr(k, call)(ops)
+            if user.enabled_here and self.admitted("perf"):
+                self.reached("perf event enabled while tracing")
+
+    # ------------------------------------------------------------ rules: kprobes
+
+    @rule(data=st.data(), alloc_fails=S.faults)
+    def kprobe(self, data, alloc_fails):
+        """A kprobe armed on a vmlinux function, or disarmed if it has one."""
+        fname = data.draw(S.one_of_names(self.vmlinux))
+        self.do_kprobe(fname, fname not in self.kprobes, alloc_fails)
+
+    def do_kprobe(self, fname, arm, alloc_fails=False):
+        """A kprobe on fname armed (the first one registers the ops) or disarmed."""
+        call = "arm_kprobe_ftrace" if arm else "disarm_kprobe_ftrace"
+        first = arm and not self.kprobes
+        self.step(f"{call}({fname})" + S.fault_note(alloc_fails and first))
+        identity = self.exp.names[fname]
+        before = self.admitted("kprobe") if self.exp.users["kprobe"].active else set()
+        filt = self.exp.hashes["kprobe"].filter
+        if arm:
+            self.kprobes.add(fname)
+            filt.add(identity)
+            if first:
+                self.exp.users["kprobe"].active = True
+                self.allocate_trampoline("kprobe", alloc_fails)
+        else:
+            self.kprobes.discard(fname)
+            filt.discard(identity)
+            self.exp.users["kprobe"].active = bool(self.kprobes)
+        after = self.admitted("kprobe") if self.exp.users["kprobe"].active else set()
+        self.touch(before ^ after)
+        getattr(self.k, call)(self.sys.ip(fname))
+        if first:
+            self.reached(f"register while ftrace_enabled={self.k.ftrace_enabled}")
+        if len(self.kprobes) > 1:
+            self.reached("two kprobes armed")
+
+    # ------------------------------------------------------------ rules: tracefs
+
+    @rule(data=st.data(), remove=st.booleans())
+    def function_probe(self, data, remove):
+        pattern = data.draw(S.one_of_names([*self.vmlinux, "f*"]))
+        self.do_function_probe(pattern, remove)
+
+    def do_function_probe(self, pattern, remove):
+        """echo '[!]pattern:traceon' >> set_ftrace_filter: the tracefs path of a probe."""
+        buf = f"{'!' if remove else ''}{pattern}:traceon"
+        self.step(f"echo '{buf}' >> set_ftrace_filter")
+        user = self.exp.users["probe"]
+        before = self.admitted("probe") if user.active else set()
+        filt = self.exp.hashes["probe"].filter
+        found = self.exp.matches(pattern)
+        if remove:
+            filt -= found
+            for identity in found:
+                self.probes.pop(identity, None)
+        else:
+            filt |= found
+            # each registration adds a probe entry: a function probed twice fires twice
+            self.probes.update(found)
+        user.active = bool(filt)
+        after = self.admitted("probe") if user.active else set()
+        self.touch(before ^ after)
+        ret = self.tracefs_write("global_ops", buf, trunc=False, notrace=False)
+        self.require(ret == len(buf) + 1, f"write of {buf!r} returned {ret}")
+        if len(filt) > 1 and remove and found:
+            self.reached("a function probe removed beside another")
+
+    @rule(data=st.data(), trunc=st.booleans(), notrace=st.booleans(), negate=st.booleans())
+    def tracefs_filter(self, data, trunc, notrace, negate):
+        pattern = data.draw(self.patterns())
+        self.do_tracefs_filter(("!" if negate else "") + pattern, trunc, notrace)
+
+    def do_tracefs_filter(self, buf, trunc, notrace):
+        """echo 'buf' > (or >>) set_ftrace_filter (or set_ftrace_notrace) of global_ops."""
+        which = "notrace" if notrace else "filter"
+        self.step(f"echo '{buf}' {'>' if trunc else '>>'} set_ftrace_{which}")
+        live = any(u.active and u.ops_name == "global_ops" for u in self.exp.users.values())
+        before = self.admitted("global_ops") if live else set()
+        found = self.exp.write_hash("global_ops", which, buf, trunc)
+        if live:
+            self.touch(before ^ self.admitted("global_ops"))
+        ret = self.tracefs_write("global_ops", buf, trunc, notrace)
+        want = len(buf) + 1 if found else -22
+        self.require(ret == want, f"write of {buf!r} to set_ftrace_{which} returned {ret}")
+        if live and trunc and not notrace:
+            self.reached("a '>' write replaced a live filter")
+
+    def tracefs_write(self, ops_name, buf, trunc, notrace):
+        """open(), write(buf + newline), release() of a filter file; the write's return."""
+        k = self.k
+        flag = FTRACE_ITER_NOTRACE if notrace else FTRACE_ITER_FILTER
+        it = k.ftrace_regex_open(self.ops_named(ops_name), flag, trunc)
+        ret = k.ftrace_regex_write(it, buf + "\n")
+        k.ftrace_regex_release(it)
+        return ret
+
+    # ------------------------------------------------------------ rules: recursion
+
+    @rule(data=st.data(), stop=st.booleans())
+    def callback_calls(self, data, stop):
+        user = data.draw(S.one_of_names([*ALL_OPS_USERS, "function"]))
+        fname = None if stop else data.draw(S.one_of_names(self.vmlinux))
+        self.do_callback_calls(user, fname)
+
+    def do_callback_calls(self, user, fname):
+        """From now on, user's callback calls fname each time it runs (None: nothing)."""
+        self.step(f"{user}'s callback calls {fname or 'nothing'}")
+        for func in self.callbacks_of(user):
+            if fname is None:
+                self.sys.calls_from.pop(func, None)
+            else:
+                self.sys.calls_from[func] = fname
+        if fname is None:
+            self.calling.pop(user, None)
+        else:
+            self.calling[user] = fname
+
+    def callbacks_of(self, user):
+        """The funcs whose runs make the user's calls: its ops->func (both of the tracer's)."""
+        if user == "function":
+            return [self.sys.function_trace_call, self.sys.function_stack_trace_call]
+        return [self.ops_of(user).func]
 
     # ------------------------------------------------------------ rules: filters
 
@@ -534,11 +712,16 @@ class FtraceMachine(RuleBasedStateMachine):
     @invariant()
     def trampolines_load_their_own_ops(self):
         """Each allocated trampoline loads its own ops pointer and calls its func."""
-        for user in sorted(OPS_USERS) + ["function"]:
+        guard = self.k.emu.sym["ftrace_ops_recurs_func"]
+        for user in ALL_OPS_USERS + ["function"]:
             ops = self.ops_of(user)
             if self.exp.users[user].active and ops.flags & FTRACE_OPS_FL_ALLOC_TRAMP:
+                # an ops that is not RECURSION_SAFE may be called through a guard
+                funcs = [ops.func]
+                if not ops.flags & FTRACE_OPS_FL_RECURSION_SAFE:
+                    funcs.append(guard)
                 try:
-                    check_trampoline_bytes(self.k.emu, ops)
+                    check_trampoline_bytes(self.k.emu, ops, funcs)
                 except AssertionError as e:
                     self.require(False, str(e))
 
@@ -550,7 +733,7 @@ class FtraceMachine(RuleBasedStateMachine):
         # deleting an earlier step does not move the probes of a later one.
         rng = random.Random(self.last_step)
         probes = self.to_check() + rng.sample(live, min(SAMPLE, len(live)))
-        by_ptr = {self.ops_of(u).ptr: u for u in self.exp.users if u != "graph"}
+        by_ptr = {self.ops_of(u).ptr: u for u in self.exp.users if u not in ("graph", "probe")}
         for identity in probes:
             self.check_run(identity, by_ptr)
 
@@ -558,15 +741,19 @@ class FtraceMachine(RuleBasedStateMachine):
         name = self.exp.live[identity]
         tracers = self.tracers(identity) if self.exp.ftrace_enabled else []
         result, calls = self.sys.run_callbacks(name)
-        want = [t for t in tracers if t != "graph"]  # sorted, as tracers are
-        got = sorted(by_ptr.get(inv.op, hex(inv.op)) for inv in calls)
+        # sorted, as tracers are
+        want = [t for t in self.exp.callers(tracers) if t != "graph"]
+        if "probe" in want:
+            want += ["probe"] * (self.probes[identity] - 1)
+            want.sort()
+        got = sorted(self.sys.user_of(inv, by_ptr) for inv in calls)
         if got != want:
             self.require(False, f"{name}: callbacks of {got} ran, expected {want}")
         for inv in calls:
-            user = by_ptr[inv.op]
+            user = self.sys.user_of(inv, by_ptr)
             ops = self.ops_of(user)
             func = ops.func
-            if inv.func != func:
+            if user != "probe" and inv.func != func:
                 self.require(
                     False,
                     f"{name}: {user}'s ops was passed to {self.k.emu.symbolize(inv.func)}, "
@@ -583,6 +770,38 @@ class FtraceMachine(RuleBasedStateMachine):
             )
         if len(want) == 1 and self.rec(identity).flags & FTRACE_FL_TRAMP_EN:
             self.reached("a traced call through a trampoline")
+        if "perf" in tracers and "perf" not in want:
+            self.reached("a call perf traces while its event is disabled")
+
+    @invariant()
+    def recursion_contract(self):
+        """No callback without RECURSION_SAFE is entered again while it runs.
+
+        ftrace.h: an ops that does not set RECURSION_SAFE gets recursion
+        protection from ftrace.  Each callback that calls a traced function
+        is run once through that function's call: a re-entry of a callback
+        whose ops is not RECURSION_SAFE breaks the contract.
+        """
+        if not self.calling or not self.exp.ftrace_enabled:
+            return
+        flags = {self.ops_of(u).ptr: (u, self.ops_of(u).flags) for u in ALL_OPS_USERS}
+        flags[self.k.global_ops.ptr] = ("function", self.k.global_ops.flags)
+        for fname in sorted(set(self.calling.values())):
+            result = self.sys.run(fname)
+            for inv in result.reentered:
+                who, ops_flags = flags.get(inv.op, (hex(inv.op), 0))
+                if inv.func == self.sys.probe_func:
+                    continue  # a probe's own func: trace_probe_ops' callback calls it
+                if not ops_flags & FTRACE_OPS_FL_RECURSION_SAFE:
+                    self.require(
+                        False,
+                        f"{who}'s callback {self.k.emu.symbolize(inv.func)} (not RECURSION_SAFE) "
+                        f"re-entered at {self.k.emu.function_name(inv.ip)} from "
+                        f"{self.k.emu.symbolize(inv.ret) if inv.ret else 'a C caller'}",
+                    )
+                self.reached("a RECURSION_SAFE callback re-entered")
+            if result.nested and not result.reentered:
+                self.reached("a callback's call of a traced function")
 
     def teardown(self):
         self.reached(f"steps reached: {min(self.steps, 30) // 10 * 10}+")

@@ -125,18 +125,18 @@ def selftest_ops(r):
 def hunk_update_trampoline(r):
     k, sys = r.k, r.sys
     st = sys.user("stack_trace")
-    perf = sys.user("perf")
+    inst = sys.user("instance")
     k.register_ftrace_function(st)
-    k.register_ftrace_function(perf)
+    k.register_ftrace_function(inst)
     r.check(st.trampoline and st.flags & FTRACE_OPS_FL_ALLOC_TRAMP, "static ops has no ALLOC_TRAMP")
-    r.check(perf.trampoline == 0, "dynamic ops got a trampoline")
+    r.check(inst.trampoline == 0, "dynamic ops got a trampoline")
 
 
 @scenario("__ftrace_hash_rec_update(): one ops with a trampoline, then a second joins")
 def hunk_tramp_then_shared(r):
     k, sys = r.k, r.sys
     st = sys.user("stack_trace")
-    kp = sys.user("kprobe")
+    kp = sys.user("regs_ops")
     k.ftrace_set_filter(st, "f1", 1)
     k.register_ftrace_function(st)
     rec = r.rec("f1")
@@ -147,10 +147,10 @@ def hunk_tramp_then_shared(r):
     k.ftrace_set_filter(kp, "f1", 1)
     k.register_ftrace_function(kp)
     r.check(not rec.flags & (FTRACE_FL_TRAMP | FTRACE_FL_TRAMP_EN), "f1 still TRAMP when shared")
-    r.check(rec.flags & FTRACE_FL_REGS, "f1 lost REGS with the kprobe on it")
+    r.check(rec.flags & FTRACE_FL_REGS, "f1 lost REGS with regs_ops on it")
     r.check(r.site_target("f1") == k.emu.sym["ftrace_regs_caller"], "f1 not on ftrace_regs_caller")
     r.check(st.trampolines == 0, f"stack_trace trampolines {st.trampolines} after sharing")
-    r.expect_calls("f1", ["kprobe", "stack_trace"])
+    r.expect_calls("f1", ["regs_ops", "stack_trace"])
     k.unregister_ftrace_function(kp)
     # Back to one ops: the record is not put back on the trampoline.
     r.check(r.site_target("f1") == k.emu.sym["ftrace_caller"], "f1 not on ftrace_caller")
@@ -206,7 +206,7 @@ def hunk_graph_restore(r):
 def fix_tramp_loop(r):
     k, sys = r.k, r.sys
     st = sys.user("stack_trace")
-    kp = sys.user("kprobe")
+    kp = sys.user("regs_ops")
     k.ftrace_enable_sysctl(0)
     k.ftrace_set_filter(st, "f1", 1)
     k.register_ftrace_function(st)

@@ -18,7 +18,7 @@ GLOBS = ("*_a", "f*", "mod*", "mod1_*")
 filtered_ops = st.one_of(
     st.just("global_ops"),
     st.sampled_from(
-        sorted(["global_ops", "stack_trace", "kprobe", "kprobe_ifs", "perf", "instance"])
+        sorted(["global_ops", "stack_trace", "regs_ops", "kprobe_ifs", "perf", "instance"])
     ),
 )
 sysctl_values = st.sampled_from([0, 1])

@@ -10,14 +10,14 @@ from unicorn import x86_const as X
 
 from model.include.linux.ftrace import ftrace_ops
 from properties import boot
-from properties.hunt import HUNT
 from properties.machine import FtraceMachine
-from properties.replay import take
+from tramproof.hunt import HUNT
+from tramproof.replay import take
 
 REGS = "RAX RBX RCX RDX RSI RDI RBP RSP R8 R9 R10 R11 R12 R13 R14 R15 RIP EFLAGS".split()
 PROGRAM = [
-    "ftrace_set_filter(kprobe, 'f3', reset=0)",
-    "register_ftrace_function(kprobe)",
+    "ftrace_set_filter(regs_ops, 'f3', reset=0)",
+    "register_ftrace_function(regs_ops)",
     "function tracer on (func_stack_trace=1)",
     "register_ftrace_graph() (function profiler on)",
     "insmod mod0",
@@ -126,7 +126,7 @@ def test_a_restored_kernel_is_a_fresh_boot():
 def test_a_kernel_still_in_use_is_not_handed_out():
     boot.clear()
     first = FtraceMachine(kernel="fixed", functions=5)
-    take(first, "register_ftrace_function(kprobe)")
+    take(first, "register_ftrace_function(regs_ops)")
     second = FtraceMachine(kernel="fixed", functions=5)
     assert second.k is not first.k
     assert first.rec(("vmlinux", "f0")).flags  # untouched by the second boot

@@ -17,8 +17,8 @@ import hypothesis
 import pytest
 
 from model import fixes
-from properties.hunt import hunt
-from properties.replay import replay
+from tramproof.hunt import hunt
+from tramproof.replay import replay
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -31,12 +31,16 @@ STATED_STEPS = {
     fixes.MOD_HASH_ZERO: 6,
     fixes.SYSCTL_GRAPH: 5,
     fixes.MODULE_REGS: 3,
-    fixes.MODULE_DISABLED: 3,
+    fixes.MODULE_DISABLED: 4,
     fixes.TRAMP_PG_FLAG: 7,
     fixes.SYSCTL_ORDER: 5,
     fixes.SYSCTL_CLEAR_EN: 6,
     fixes.TRAMP_OWNER: 3,
     fixes.HASH_OPS_ENABLED: 3,
+    fixes.CONTROL_TRAMP: 5,
+    fixes.CONTROL_MOD: 2,
+    fixes.PROBE_UPDATE: 4,
+    fixes.TRAMP_RECURSION: 2,
 }
 REACHABLE = sorted(f.id for f in fixes.CATALOGUE if f.unreachable_because is None)
 

@@ -16,9 +16,14 @@ from model.arch.x86.emu import (
     Emu,
     EmulationFault,
 )
+from model.arch.x86.kernel import ftrace as x86_ftrace
 from model.arch.x86.kernel import mcount_64
-from model.arch.x86.kernel.ftrace import EINVAL, IDEAL_NOP5
-from model.include.linux.ftrace import FTRACE_OPS_FL_ALLOC_TRAMP, FTRACE_OPS_FL_SAVE_REGS
+from model.arch.x86.kernel.ftrace import EINVAL, EPERM, IDEAL_NOP5
+from model.include.linux.ftrace import (
+    FTRACE_OPS_FL_ALLOC_TRAMP,
+    FTRACE_OPS_FL_SAVE_REGS,
+    FTRACE_UPDATE_IGNORE,
+)
 from properties.x86_checks import check_returned_intact
 from properties.x86_kernel import StandInKernel, StandInRecord
 from properties.x86_rig import call_params, rig
@@ -259,6 +264,51 @@ def test_replace_code_verifies_old_bytes(fentry):
     assert k.bugs == [(-EINVAL, recs[2].ip)]
     assert all(k.emu.read(rec.ip, 1) != b"\xcc" for rec in recs), "breakpoints left behind"
     assert any(kind == "pr_warn" and "adding breakpoints" in m for kind, m in k.warnings)
+
+
+def _fail_on_third(k, rec, enable):
+    """add_update() that fails with -EPERM on the third record it is given."""
+    k.seen = getattr(k, "seen", 0) + 1
+    return -EPERM if k.seen == 3 else x86_ftrace.add_update(k, rec, enable)
+
+
+def test_replace_code_counts_pass_one_only():
+    """The C counts records in pass 1 only (count++ once, arch ftrace.c 553)."""
+    k = StandInKernel(overrides={"add_update": _fail_on_third})
+    k.records = [k.traced_function(f"t{i}") for i in range(4)]
+    for rec in k.records:
+        rec.new = k.emu.sym["ftrace_caller"]
+    k.ftrace_replace_code(1)
+    assert ("pr_warn", "Failed on updating code (4):") in k.warnings
+    assert k.bugs == [(-EPERM, k.records[2].ip)]
+
+
+def _addresses_asked(overrides=None):
+    """{pass: records whose call address the pass asked for}, over IGNORE ones too."""
+    k = StandInKernel(overrides=overrides)
+    k.records = recs = [k.traced_function(f"t{i}") for i in range(3)]
+    recs[1].new = k.emu.sym["ftrace_caller"]  # t0 and t2 stay settled: IGNORE in every pass
+    asked = []
+    k.ftrace_get_addr_curr = lambda rec: asked.append(("curr", rec.name)) or rec.cur
+    k.ftrace_get_addr_new = lambda rec: asked.append(("new", rec.name)) or rec.new
+    k.ftrace_replace_code(1)
+    return asked
+
+
+def _skip_settled(k, rec, enable):
+    """add_breakpoints() that returns on IGNORE before it asks for the current address."""
+    if k.ftrace_test_record(rec, enable) == FTRACE_UPDATE_IGNORE:
+        return 0
+    return x86_ftrace.add_breakpoints(k, rec, enable)
+
+
+def test_replace_code_asks_every_record_its_addresses():
+    """Pass 1 asks ftrace_get_addr_curr, passes 2 and 3 ftrace_get_addr_new, of every record
+    (arch ftrace.c 349, 457, 503), IGNORE ones included: their warnings fire as the C's do."""
+    names = ["t0", "t1", "t2"]
+    expected = [("curr", n) for n in names] + [("new", n) for n in names] * 2
+    assert _addresses_asked() == expected
+    assert _addresses_asked({"add_breakpoints": _skip_settled}) != expected
 
 
 def test_make_nop_only_converts_mcount():

@@ -18,6 +18,12 @@ DEEP = [
     "module loaded while tracing",
     "module loaded over an unloaded module's text",
     "trampoline allocation failed",
+    "perf event enabled while tracing",
+    "a call perf traces while its event is disabled",
+    "two kprobes armed",
+    "a function probe removed beside another",
+    "a '>' write replaced a live filter",
+    "a callback's call of a traced function",
 ]
 
 

@@ -10,18 +10,18 @@ from hypothesis import strategies as st
 from model.vmlinux import model_functions
 from properties import strategies as S
 from properties.machine import FtraceMachine
-from properties.replay import take
+from tramproof.replay import take
 
 NARROW = [
-    "ftrace_set_filter(kprobe, 'f3', reset=0)",
-    "register_ftrace_function(kprobe)",
+    "ftrace_set_filter(regs_ops, 'f3', reset=0)",
+    "register_ftrace_function(regs_ops)",
     "ftrace_set_filter(stack_trace, 'f5', reset=0)",
     "register_ftrace_function(stack_trace)",
-    "ftrace_set_filter(kprobe, 'f5', reset=0)",
+    "ftrace_set_filter(regs_ops, 'f5', reset=0)",
     "unregister_ftrace_function(stack_trace)",
     "insmod mod0",
     "rmmod mod0",
-    "unregister_ftrace_function(kprobe)",
+    "unregister_ftrace_function(regs_ops)",
 ]
 ORIGINAL = model_functions()["records_to_update"]
 

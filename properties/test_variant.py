@@ -4,9 +4,9 @@ import pytest
 from hypothesis import settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from properties.hunt import HUNT
 from properties.machine import FtraceMachine
 from properties.variant import VariantError, load_variant
+from tramproof.hunt import HUNT
 
 EXAMPLE = "properties/variants/clear_tramps_forgotten.py"
 

@@ -26,7 +26,7 @@ def load_variant(path):
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
-    except Exception as e:  # any failure to load is the variant's, reported as such
+    except (Exception, SystemExit) as e:  # any failure to load is the variant's
         raise VariantError(f"variant {path} failed to load: {type(e).__name__}: {e}") from e
     functions = {
         name: obj

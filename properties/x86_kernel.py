@@ -53,6 +53,10 @@ class StandInKernel:
         self.ftrace_dyn_arch_init()
 
     # core services -----------------------------------------------------------
+    def fixed(self, fix_id):
+        """The seed's x86 code: no catalogued fix (tramp-recursion changes the trampoline)."""
+        return False
+
     def warn(self, kind, message):
         self.warnings.append((kind, message))
 

@@ -13,7 +13,12 @@ ENOMEM = 12
 
 @dataclass(eq=False)
 class module:
-    """struct module: what ftrace and the allocator use of it."""
+    """struct module: what ftrace and the allocator use of it.
+
+    C outside the reference: include/linux/module.h.  ftrace reads
+    ``mod->ftrace_callsites`` in ftrace_module_init() at
+    linux-3.17.0+seed/kernel/trace/ftrace.c:4640.
+    """
 
     name: str
     module_core: int = 0
@@ -31,6 +36,9 @@ def load_module(k, name, functions):
     call of ftrace_module_init() stands where the kernel makes it, once the
     text is in place and before the module runs.  Returns the module, or
     -ENOMEM if module_alloc() failed.
+
+    C outside the reference: kernel/module.c.  The ftrace call it makes is
+    ftrace_module_init() at linux-3.17.0+seed/kernel/trace/ftrace.c:4640.
     """
     mod = module(name)
     mod.core_size = len(functions) * k.emu.FUNCTION_SIZE
@@ -49,6 +57,9 @@ def free_module(k, mod):
 
     ftrace_release_mod() runs from the MODULE_STATE_GOING notifier, before
     the core text is freed and may be reused by the next load.
+
+    C outside the reference: kernel/module.c.  The notifier is
+    ftrace_module_notify_exit() at linux-3.17.0+seed/kernel/trace/ftrace.c:4647.
     """
     k.ftrace_release_mod(mod)
     k.module_free(mod, mod.module_core)

@@ -41,6 +41,7 @@ INEXPRESSIBLE = {
     "module_alloc fails": "no fault injection for module_alloc in the guest",
     "notrace stack_trace": "the stack tracer has no notrace file",
     "middle glob": "a '*middle*' glob would match kernel functions besides the victims",
+    "calls": "a callback that calls a traced function needs code in the callback",
 }
 
 
@@ -120,7 +121,10 @@ class Translator:
 
     def step(self, line):
         action, g = self.parse(line)
-        return getattr(self, f"_{action}")(line, *g)
+        take = getattr(self, f"_{action}", None)
+        if take is None:
+            raise Inexpressible(INEXPRESSIBLE.get(action, f"no kernel action for {action!r}"))
+        return take(line, *g)
 
     @staticmethod
     def _no_fault(fails):
@@ -165,6 +169,28 @@ class Translator:
             # open (O_TRUNC with reset) and close: the hash is applied as it is
             return KernelStep(line, [f": {redirect} {path}"])
         return KernelStep(line, [f"echo '{real_pattern(buf[1:-1])}' {redirect} {path}"])
+
+    def _tracefs(self, line, pattern, redirect, which):
+        return KernelStep(
+            line, [f"echo '{real_pattern(pattern)}' {redirect} {TRACING}/set_ftrace_{which}"]
+        )
+
+    def _probe(self, line, neg, pattern):
+        # a function probe: trace_probe_ops with the pattern in its filter
+        return KernelStep(
+            line, [f"echo '{neg}{real_pattern(pattern)}:traceon' >> {TRACING}/set_ftrace_filter"]
+        )
+
+    def _kprobe(self, line, verb, name, fails):
+        # a kprobe on a function's fentry site is armed through ftrace
+        # (kprobe_ftrace_ops with that ip in its filter)
+        self._no_fault(fails)
+        event = f"{TRACING}/events/kprobes/tp_{name}/enable"
+        if verb == "arm":
+            define = f"grep -q ' tp_{name} ' {TRACING}/kprobe_events || "
+            define += f"echo 'p:tp_{name} {real_name(name)}' >> {TRACING}/kprobe_events"
+            return KernelStep(line, [define, f"echo 1 > {event}"])
+        return KernelStep(line, [f"echo 0 > {event}"])
 
     def _sysctl(self, line, value):
         return KernelStep(line, [f"echo {value} > {SYSCTL}"])

@@ -22,12 +22,7 @@ from tramproof.live.diff import diff
 from tramproof.live.ftracetest import run_tc, to_tc
 from tramproof.live.guest import FULL, IMAGES, VICTIMS, Guest, GuestError
 from tramproof.live.replay import NOTABLE, TIMESTAMP, render, replay_live
-
-try:  # the runner's package (tramproof/replay.py) once merged, properties/ before
-    from tramproof.replay import ReplayError
-except ImportError:
-    from properties.replay import ReplayError
-
+from tramproof.replay import ReplayError
 
 KERNELS = {"victims": VICTIMS, "full": FULL}
 

@@ -24,11 +24,7 @@ from tramproof.live.replay import (
     parse,
     shape,
 )
-
-try:  # the runner's package (tramproof/replay.py) once merged, properties/ before
-    from tramproof.replay import ReplayError, take
-except ImportError:
-    from properties.replay import ReplayError, take
+from tramproof.replay import ReplayError, take
 
 PATTERNS = ("f0", "f1", "f2", "f3", "f*", "!f1", "*_a", "mod*")
 

@@ -22,25 +22,14 @@ from model import fixes
 from model.arch.x86.emu import EmulationFault
 from tramproof.live.actions import TRACING, model_name, real_name, translate
 from tramproof.live.guest import IMAGES, VICTIMS, Guest, GuestError
-
-try:  # the runner's package (tramproof/replay.py) once merged, properties/ before
-    from tramproof.replay import (
-        FtraceMachine,
-        ReplayError,
-        parse,
-        read_program,
-        take,
-        take_and_check,
-    )
-except ImportError:
-    from properties.replay import (
-        FtraceMachine,
-        ReplayError,
-        parse,
-        read_program,
-        take,
-        take_and_check,
-    )
+from tramproof.replay import (
+    FtraceMachine,
+    ReplayError,
+    parse,
+    read_program,
+    take,
+    take_and_check,
+)
 
 # dmesg lines that say something went wrong in the kernel
 NOTABLE = re.compile(
@@ -55,12 +44,10 @@ VICTIM_FUNCTIONS = 16
 
 
 def golden_programs():
-    """The catalogued golden programs: properties/golden, or tramproof/tests/golden."""
+    """The catalogued golden programs (properties/golden, tramproof/tests/golden)."""
     root = Path(__file__).resolve().parents[2]
-    for folder in (root / "tramproof" / "tests" / "golden", root / "properties" / "golden"):
-        if folder.is_dir():
-            return sorted(str(p) for p in folder.glob("*.txt"))
-    return []
+    folders = (root / "properties" / "golden", root / "tramproof" / "tests" / "golden")
+    return sorted(str(p) for folder in folders for p in folder.glob("*.txt"))
 
 
 def model_kernel():

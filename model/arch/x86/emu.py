@@ -64,6 +64,8 @@ STACK_LIMIT = DIRECT_BASE + DIRECT_SIZE - 0x10000  # kmalloc'd ops stay below th
 
 FUNCTION_SIZE = 0x20
 CALL_BOUND = 20000  # instructions per emu.call()
+NEST_BOUND = 8  # emu.call()s a callback may nest inside one another
+NEST_GAP = 0x800  # a nested call's stack starts this far below the caller's rsp
 REDIRECT_RAX = 0x5EED  # what the redirect landing returns
 SCRATCH = {"rax": 0xAAAA, "r10": 0x1010, "r11": 0x1111}  # what emu.call() starts them at
 POISON = 0xDEADBEEFDEAD0000  # what a callback leaves in the registers C may clobber
@@ -71,7 +73,15 @@ OPS_SIZE = 0x80
 OPS_FIELDS = {"func": 0x0, "next": 0x8, "flags": 0x10, "trampolines": 0x20, "trampoline": 0x60}
 
 # the C functions this machine runs in Python, entered through a hooked retq
-CFUNCS = ("prepare_ftrace_return", "ftrace_return_to_handler", "ftrace_ops_list_func")
+CFUNCS = (
+    "prepare_ftrace_return",
+    "ftrace_return_to_handler",
+    "ftrace_ops_list_func",
+    "ftrace_ops_control_func",
+    "ftrace_ops_recurs_func",
+)
+# the ftrace_func_t functions among them, run by a hook the core sets in ops_func_hooks
+OPS_FUNCS = ("ftrace_ops_control_func", "ftrace_ops_recurs_func")
 
 PT_REGS = "r15 r14 r13 r12 bp bx r11 r10 r9 r8 ax cx dx si di orig_ax ip cs flags sp ss".split()
 PT_REGS_SIZE = 21 * 8
@@ -138,6 +148,7 @@ _READ_BUFFER = 0x1000
 
 
 def _keystone(text):
+    """No C counterpart: keystone for the emulator's own snippets (traced bodies, landings)."""
     ks = Ks(KS_ARCH_X86, KS_MODE_64)
     ks.syntax = KS_OPT_SYNTAX_ATT
     return bytes(ks.asm(text, 0)[0])
@@ -148,7 +159,10 @@ _CS = []
 
 
 def _capstone():
-    """One capstone instance per process (creating one costs ~0.3 ms)."""
+    """One capstone instance per process (creating one costs ~0.3 ms).
+
+    No C counterpart: the emulator's disassembler, for checks and reports.
+    """
     if not _CS:
         md = Cs(CS_ARCH_X86, CS_MODE_64)
         md.syntax = CS_OPT_SYNTAX_ATT  # as mcount_64.S is written
@@ -157,7 +171,10 @@ def _capstone():
 
 
 def _body(fentry):
-    """(prologue, body, redirect landing) machine code, assembled once per process."""
+    """(prologue, body, redirect landing) machine code, assembled once per process.
+
+    No C counterpart: what a compiler would emit for a traced function's body.
+    """
     if fentry not in _BODIES:
         prologue, body = _TRACED_BODY[fentry]
         _BODIES[fentry] = (prologue, _keystone(body), _keystone(_REDIRECT_BODY[fentry]))
@@ -169,6 +186,8 @@ class RegBlock:
 
     unicorn's Python reg_read_batch/reg_write_batch cost ~25 us each; the
     same uc_reg_*_batch calls through ctypes with prebuilt arrays cost ~1 us.
+
+    No C counterpart: the emulator's register access.
     """
 
     def __init__(self, uc, regs):
@@ -180,22 +199,35 @@ class RegBlock:
         self._ptrs = (ctypes.c_void_p * n)(*(base + 8 * i for i in range(n)))
 
     def read(self):
+        """No C counterpart: one batch read of the block's registers."""
         uclib.uc_reg_read_batch(self._uch, self._regs, self._ptrs, self._n)
         return self._vals[:]
 
     def write(self, values):
-        """Write unsigned 64-bit values (ctypes stores them modulo 2**64)."""
+        """Write unsigned 64-bit values (ctypes stores them modulo 2**64).
+
+        No C counterpart.
+        """
         self._vals[:] = values
         uclib.uc_reg_write_batch(self._uch, self._regs, self._ptrs, self._n)
 
 
 class EmulationFault(Exception):
-    """The emulated code faulted, ran an invalid instruction or ran past its bound."""
+    """The emulated code faulted, ran an invalid instruction or ran past its bound.
+
+    No C counterpart: the CPU's fault, or the emulator's bound.
+    """
 
 
 @dataclass(slots=True)
 class Invocation:
-    """One call of a callback (an ops->func): its arguments and, with pt_regs, their fields."""
+    """One call of a callback (an ops->func): its arguments and, with pt_regs, their fields.
+
+    Not a C function: one call of an ops->func, as `ftrace_call` at
+    linux-3.17.0+seed/arch/x86/kernel/mcount_64.S:56,
+    `ftrace_regs_call` at linux-3.17.0+seed/arch/x86/kernel/mcount_64.S:109 or
+    __ftrace_ops_list_func() at linux-3.17.0+seed/kernel/trace/ftrace.c:4837 make it.
+    """
 
     func: int
     ip: int  # rdi
@@ -205,10 +237,15 @@ class Invocation:
     ret: int = 0  # the return address on the stack (0 when called through the list hook)
     regs_bytes: bytes = b""  # the pt_regs as they were on entry (decoded by pt_regs)
     via_list: bool = False
+    reentered: bool = False  # entered while an earlier entry of the same func was running
 
     @property
     def pt_regs(self):
-        """The pt_regs fields by name (r15 .. ss), or None without pt_regs."""
+        """The pt_regs fields by name (r15 .. ss), or None without pt_regs.
+
+        C outside the reference: arch/x86/include/asm/ptrace.h (struct pt_regs), as
+        `ftrace_regs_caller` at linux-3.17.0+seed/arch/x86/kernel/mcount_64.S:78 fills it.
+        """
         if not self.regs:
             return None
         return dict(zip(PT_REGS, struct.unpack("<21Q", self.regs_bytes), strict=True))
@@ -216,7 +253,11 @@ class Invocation:
 
 @dataclass
 class GraphCall:
-    """One prepare_ftrace_return(parent, self_addr, frame_pointer)."""
+    """One prepare_ftrace_return(parent, self_addr, frame_pointer).
+
+    Not a C function: one entry of prepare_ftrace_return() at
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:861.
+    """
 
     parent: int
     self_addr: int
@@ -227,7 +268,10 @@ class GraphCall:
 
 @dataclass
 class CallResult:
-    """What one emu.call() observed."""
+    """What one emu.call() observed.
+
+    No C counterpart: what the emulator saw during one call.
+    """
 
     calls: list = field(default_factory=list)
     list_calls: list = field(default_factory=list)  # (ip, parent_ip, regs) per list-func entry
@@ -237,26 +281,39 @@ class CallResult:
     saved_before: tuple = ()  # PRESERVED's values on entry (rsp: the parent's, around its call)
     saved_after: tuple = ()  # and when the parent got control back
     rax: int = 0
+    nested: list = field(default_factory=list)  # CallResults of the calls callbacks made
+    reentered: list = field(default_factory=list)  # re-entering Invocations, at any depth
 
     @property
     def before(self):
-        """Callee-saved registers and rsp by name, as the parent had them before the call."""
+        """Callee-saved registers and rsp by name, as the parent had them before the call.
+
+        No C counterpart.
+        """
         return dict(zip(PRESERVED, self.saved_before, strict=True))
 
     @property
     def after(self):
-        """The same registers when the call returned to the parent."""
+        """The same registers when the call returned to the parent.
+
+        No C counterpart.
+        """
         return dict(zip(PRESERVED, self.saved_after, strict=True))
 
 
 @dataclass
 class _Callback:
+    """No C counterpart: the emulator's note of one callback: its name and a test's action."""
+
     name: str
     on_call: object = None  # callable(emu, Invocation) run when it is entered
 
 
 class Emu:
-    """The address space of one kernel on one unicorn instance."""
+    """The address space of one kernel on one unicorn instance.
+
+    No C counterpart: the emulated machine itself.
+    """
 
     FUNCTION_SIZE = FUNCTION_SIZE
 
@@ -284,7 +341,9 @@ class Emu:
         self.sym["ftrace_redirected"] = REDIRECT_BASE
         uc.mem_write(REDIRECT_BASE, redirect)
         uc.mem_write(CALLBACK_BASE, b"\xcc" * (PARENT_END - CALLBACK_BASE))
-        self._cfunc = {self.sym[n]: getattr(self, "_" + n) for n in CFUNCS}
+        self._cfunc = {
+            self.sym[n]: getattr(self, "_" + n, None) or self._ops_func(n) for n in CFUNCS
+        }
         uc.hook_add(
             UC_HOOK_CODE, self._on_cfunc, None, CFUNC_BASE, CFUNC_BASE + 0x10 * len(CFUNCS) - 1
         )
@@ -298,6 +357,9 @@ class Emu:
         self.modules = {}  # mapped module-area ranges: start -> size
         self.inject = {"module_alloc": 0, "probe_kernel_read": 0, "op_ref": 0}
         self.list_func_hook = None
+        self.ops_func_hooks = {}  # name in OPS_FUNCS -> callable(ip, parent_ip, op, regs)
+        self._running = []  # callbacks entered whose on_call has not returned, outermost first
+        self._root = None  # the outermost CallResult while calls nest
         self.graph_entry_hook = None
         self.ret_stack = []  # current->ret_stack: (ret, func, frame_pointer)
         self.c_functions = {}  # C functions of the model entered from machine code
@@ -318,6 +380,8 @@ class Emu:
 
         Small reads go through one reused buffer: unicorn's mem_read makes a
         ctypes buffer and a bytearray per call, and the checks read often.
+
+        No C counterpart: memory.
         """
         if size > _READ_BUFFER:
             return bytes(self.uc.mem_read(addr, size))
@@ -328,7 +392,11 @@ class Emu:
         return ctypes.string_at(buf, size)
 
     def write_text(self, addr, data):
-        """Write code and drop unicorn's translation of those bytes."""
+        """Write code and drop unicorn's translation of those bytes.
+
+        No C counterpart: memory (the kernel's own text writes are ftrace_write() and
+        its kin in the arch, which call probe_write()).
+        """
         data = bytes(data)
         self.uc.mem_write(addr, data)
         status = uclib.uc_ctl(
@@ -338,16 +406,24 @@ class Emu:
             raise UcError(status)
 
     def write_data(self, addr, data):
+        """No C counterpart: memory."""
         self.uc.mem_write(addr, bytes(data))
 
     def read_u64(self, addr):
+        """No C counterpart: memory."""
         return struct.unpack("<Q", self.read(addr, 8))[0]
 
     def write_u64(self, addr, value):
+        """No C counterpart: memory."""
         self.write_data(addr, struct.pack("<Q", value & (2**64 - 1)))
 
     def probe_read(self, addr, size):
-        """probe_kernel_read(): the bytes, or None for a fault (or an injected one)."""
+        """probe_kernel_read(): the bytes, or None for a fault (or an injected one).
+
+        C outside the reference: mm/maccess.c; used by ftrace_modify_code_direct() at
+        linux-3.17.0+seed/arch/x86/kernel/ftrace.c:103 and add_break() at
+        linux-3.17.0+seed/arch/x86/kernel/ftrace.c:309.
+        """
         if self.injected("probe_kernel_read"):
             return None
         try:
@@ -356,7 +432,11 @@ class Emu:
             return None
 
     def probe_write(self, addr, data):
-        """probe_kernel_write() of code: False for a fault."""
+        """probe_kernel_write() of code: False for a fault.
+
+        C outside the reference: mm/maccess.c; used by ftrace_write() at
+        linux-3.17.0+seed/arch/x86/kernel/ftrace.c:299.
+        """
         try:
             self.write_text(addr, data)
         except UcError:
@@ -364,28 +444,40 @@ class Emu:
         return True
 
     def injected(self, what):
-        """Consume one injected failure of ``what`` (a key of emu.inject)."""
+        """Consume one injected failure of ``what`` (a key of emu.inject).
+
+        No C counterpart: fault injection.
+        """
         if self.inject.get(what, 0) > 0:
             self.inject[what] -= 1
             return True
         return False
 
     def map_module(self, addr, size):
-        """Back [addr, addr+size) of the module area with memory (vmalloc's page mapping)."""
+        """Back [addr, addr+size) of the module area with memory (vmalloc's page mapping).
+
+        No C counterpart: the emulator's backing of vmalloc'd pages.
+        """
         self.uc.mem_map(addr, size, UC_PROT_ALL)
         self.modules[addr] = size
 
     def unmap_module(self, addr):
+        """No C counterpart: the emulator's backing of vmalloc'd pages, released."""
         size = self.modules.pop(addr)
         self.uc.ctl_remove_cache(addr, addr + size)
         self.uc.mem_unmap(addr, size)
 
     def core_kernel_data(self, addr):
-        """core_kernel_data(): is addr in vmlinux's data (where static ops live)?"""
+        """core_kernel_data(): is addr in vmlinux's data (where static ops live)?
+
+        C outside the reference: kernel/extable.c; used by
+        __register_ftrace_function() at linux-3.17.0+seed/kernel/trace/ftrace.c:383.
+        """
         return DATA_BASE <= addr < DATA_BASE + DATA_SIZE
 
     @property
     def function_trace_op(self):
+        """The ops the static callers pass: linux-3.17.0+seed/kernel/trace/ftrace.c:90."""
         return self.read_u64(self.sym["function_trace_op"])
 
     @function_trace_op.setter
@@ -398,6 +490,9 @@ class Emu:
         """Lay a traced function at ``addr``; returns its call site (the record's ip).
 
         The site holds the compiler's ``call mcount``/``call __fentry__``.
+
+        Not a C function: the compiler's output, whose site calls `function_hook` at
+        linux-3.17.0+seed/arch/x86/kernel/mcount_64.S:26 (the record's ip is this site).
         """
         ip = addr + len(self._prologue)
         call = b"\xe8" + struct.pack("<i", self.sym["mcount"] - (ip + 5))
@@ -409,7 +504,11 @@ class Emu:
         return ip
 
     def kernel_function(self, name):
-        """Append a traced function to kernel text; returns its call site."""
+        """Append a traced function to kernel text; returns its call site.
+
+        Not a C function: vmlinux's text, laid out by the linker; each site calls
+        `function_hook` at linux-3.17.0+seed/arch/x86/kernel/mcount_64.S:26.
+        """
         addr = self._next_function
         if addr + FUNCTION_SIZE > TEXT_BASE + TEXT_SIZE:
             raise MemoryError("emulated kernel text is full")
@@ -417,6 +516,7 @@ class Emu:
         return self.place_function(addr, name)
 
     def function_name(self, ip):
+        """No C counterpart: the name a report gives a call site."""
         entry = self._functions.get(ip)
         return entry[1] if entry else self.symbolize(ip)
 
@@ -425,6 +525,9 @@ class Emu:
 
         ``on_call(emu, invocation)`` runs when it is entered (a handler may,
         for example, change regs->ip).
+
+        Not a C function: a tracer's callback such as function_trace_call() at
+        linux-3.17.0+seed/kernel/trace/trace_functions.c:124.
         """
         addr = CALLBACK_BASE + CALLBACK_SLOT * len(self._callbacks)
         if addr >= CALLBACK_END:
@@ -434,8 +537,20 @@ class Emu:
         self._name(addr, name)
         return addr
 
+    def set_on_call(self, func, on_call):
+        """No C counterpart: give the callback at ``func`` a new on_call (see new_callback)."""
+        self._callbacks[func].on_call = on_call
+
+    def on_call_of(self, func):
+        """No C counterpart: the on_call of the callback at ``func`` (None if none)."""
+        return self._callbacks[func].on_call
+
     def alloc_ops(self, ops, dynamic):
-        """Give ``ops`` an emulated address (direct map if dynamic, else kernel data)."""
+        """Give ``ops`` an emulated address (direct map if dynamic, else kernel data).
+
+        Not a C function: where a struct ftrace_ops at linux-3.17.0+seed/include/linux/ftrace.h:133
+        lives.
+        """
         if dynamic:
             ops.ptr, self._next_direct = self._next_direct, self._next_direct + OPS_SIZE
             full = self._next_direct > STACK_LIMIT
@@ -450,13 +565,18 @@ class Emu:
         return ops.ptr
 
     def sync_ops(self, ops):
-        """Write the ftrace_ops fields the machine code or the reports can read."""
+        """Write the ftrace_ops fields the machine code or the reports can read.
+
+        Not a C function: the stores to the fields of struct ftrace_ops at
+        linux-3.17.0+seed/include/linux/ftrace.h:133.
+        """
         nxt = getattr(ops.next, "ptr", 0) or 0
         self.write_data(ops.ptr, struct.pack("<QQQ", ops.func, nxt, ops.flags))
         self.write_data(ops.ptr + OPS_FIELDS["trampolines"], struct.pack("<i", ops.trampolines))
         self.write_u64(ops.ptr + OPS_FIELDS["trampoline"], ops.trampoline)
 
     def _name(self, addr, name):
+        """No C counterpart: the symbol table of reports."""
         bisect.insort(self._names, (addr, name))
 
     # ---- running ------------------------------------------------------------
@@ -469,23 +589,29 @@ class Emu:
         Runs until the function returns to ``parent_ip`` (an address in the
         parent area) or CALL_BOUND instructions; a fault, an invalid
         instruction or the bound raises EmulationFault.
+
+        No C counterpart: runs the CPU.
         """
         start, _ = self._functions[ip]
         if not PARENT_BASE <= parent_ip < PARENT_END:
             raise ValueError(f"parent_ip {parent_ip:#x} is outside the parent area")
         uc = self.uc
+        outer = self._result
+        if outer is not None:
+            return self._nested_call(ip, parent_ip, args, flags, preserved, outer)
         rsp = STACK_TOP - 8
         uc.mem_write(rsp, parent_ip.to_bytes(8, "little"))
         saved = [preserved[n] for n in _SAVED] if preserved else _DEFAULT_SAVED
         self._entry.write((*args, *_SCRATCH, flags, rsp, *saved))
-        result = self._result = CallResult(saved_before=(*saved, rsp + 8))
+        result = self._result = self._root = CallResult(saved_before=(*saved, rsp + 8))
         self._fault = None
         try:
             uc.emu_start(start, parent_ip, count=CALL_BOUND)
         except UcError as e:
             raise self.fault(uc.reg_read(X.UC_X86_REG_RIP), str(e)) from None
         finally:
-            self._result = None
+            self._result = self._root = None
+            self._running.clear()
         if self._fault:
             raise self._fault
         *after, rax, pc = self._exit.read()
@@ -496,23 +622,85 @@ class Emu:
         result.saved_after, result.rax = tuple(after), rax
         return result
 
+    def _nested_call(self, ip, parent_ip, args, flags, preserved, outer):
+        """No C counterpart: a call a callback makes while a call runs, below its stack.
+
+        The caller's CPU context is put back afterwards, so the outer run goes
+        on as if the callback's call had returned.  Bounded by NEST_BOUND.
+        """
+        uc = self.uc
+        if len(self._running) > NEST_BOUND:
+            pc = uc.reg_read(X.UC_X86_REG_RIP)
+            raise self.fault(pc, f"calls nested deeper than {NEST_BOUND}")
+        context = uc.context_save()
+        start, _ = self._functions[ip]
+        rsp = (uc.reg_read(X.UC_X86_REG_RSP) - NEST_GAP) & ~0xF
+        uc.mem_write(rsp - 8, parent_ip.to_bytes(8, "little"))
+        rsp -= 8
+        saved = [preserved[n] for n in _SAVED] if preserved else _DEFAULT_SAVED
+        self._entry.write((*args, *_SCRATCH, flags, rsp, *saved))
+        result = self._result = CallResult(saved_before=(*saved, rsp + 8))
+        try:
+            uc.emu_start(start, parent_ip, count=CALL_BOUND)
+            if self._fault:
+                raise self._fault
+            *after, rax, pc = self._exit.read()
+            if pc != parent_ip:
+                raise self.fault(pc, f"nested call did not return to {parent_ip:#x}")
+        except UcError as e:
+            raise self.fault(uc.reg_read(X.UC_X86_REG_RIP), str(e)) from None
+        finally:
+            self._result = outer
+            uc.context_restore(context)
+        result.saved_after, result.rax = tuple(after), rax
+        outer.nested.append(result)
+        return result
+
     def _invoke(self, func, ip, parent_ip, op, regs, ret, via_list, regs_bytes=None):
-        """Record one callback invocation and run its on_call action."""
+        """Record one callback invocation and run its on_call action.
+
+        No C counterpart: the emulator's record of a callback's call.
+        An invocation of a func whose earlier invocation is still running
+        (its on_call made a call that came back to it) is marked reentered
+        and listed in the outermost call's result.
+        """
         if regs and regs_bytes is None:
             regs_bytes = self.read(regs, PT_REGS_SIZE)
         inv = Invocation(func, ip, parent_ip, op, regs, ret, regs_bytes or b"", via_list)
+        inv.reentered = func in self._running
         if self._result is not None:
             self._result.calls.append(inv)
+            if inv.reentered:
+                self._root.reentered.append(inv)
         cb = self._callbacks.get(func)
         if cb is not None and cb.on_call:
-            cb.on_call(self, inv)
+            self._running.append(func)
+            try:
+                cb.on_call(self, inv)
+            finally:
+                self._running.pop()
         return inv
 
+    def running(self, func):
+        """No C counterpart: is an invocation of ``func`` running (on_call not returned)?"""
+        return func in self._running
+
     def record_call(self, func, ip, parent_ip, op, regs):
-        """The list function (modelled by the core in Python) calls ``func``."""
+        """The list function (modelled by the core in Python) calls ``func``.
+
+        Not a C function: the list function's op->func() call in
+        __ftrace_ops_list_func() at linux-3.17.0+seed/kernel/trace/ftrace.c:4837.
+        A func of OPS_FUNCS (control_ops' ftrace_ops_control_func) runs its
+        hook instead: it is C the core runs, no callback.
+        """
+        for name in OPS_FUNCS:
+            if func == self.sym[name]:
+                self.ops_func_hooks[name](ip, parent_ip, op, regs)
+                return None
         return self._invoke(func, ip, parent_ip, op, regs, 0, True)
 
     def _on_callback(self, uc, addr, size, _data):
+        """No C counterpart: the emulator's hook on a callback's entry."""
         if addr not in self._callbacks:
             return  # inside a slot: the int3 there faults
         rdi, rsi, rdx, rcx, rsp = self._args.read()
@@ -525,10 +713,15 @@ class Emu:
         self._clobber.write(_POISON)  # a C callback may clobber these
 
     def _on_cfunc(self, uc, addr, size, _data):
+        """No C counterpart: the emulator's hook on a C function modelled in Python."""
         self._cfunc[addr](uc)
 
     def _ftrace_ops_list_func(self, uc):
-        """ftrace_ops_list_func(ip, parent_ip, op, regs): handed to the core's hook."""
+        """ftrace_ops_list_func(ip, parent_ip, op, regs): handed to the core's hook.
+
+        Not a C function: the entry of ftrace_ops_list_func() at
+        linux-3.17.0+seed/kernel/trace/ftrace.c:4880.
+        """
         ip, parent_ip, _, regs, _ = self._args.read()
         if self._result is not None:
             self._result.list_calls.append((ip, parent_ip, regs))
@@ -536,11 +729,26 @@ class Emu:
             self.list_func_hook(ip, parent_ip, regs)
         self._clobber.write(_POISON)
 
+    def _ops_func(self, name):
+        """No C counterpart: the hook of an ftrace_func_t the core runs in Python (OPS_FUNCS)."""
+
+        def hook(uc):
+            ip, parent_ip, op, regs, _ = self._args.read()
+            fn = self.ops_func_hooks.get(name)
+            if fn:
+                fn(ip, parent_ip, op, regs)
+            self._clobber.write(_POISON)
+
+        return hook
+
     def _prepare_ftrace_return(self, uc):
         """Entry of prepare_ftrace_return: run the model's C function, record the call.
 
         The model function (arch/x86/kernel/ftrace.py) is bound here by
         ftrace_dyn_arch_init(); it decides by rewriting *parent.
+
+        Not a C function: the entry of prepare_ftrace_return() at
+        linux-3.17.0+seed/arch/x86/kernel/ftrace.c:861.
         """
         parent, self_addr, frame_pointer, _, _ = self._args.read()
         fn = self.c_functions.get("prepare_ftrace_return")
@@ -560,7 +768,13 @@ class Emu:
         self._clobber.write(_POISON)
 
     def _ftrace_return_to_handler(self, uc):
-        """ftrace_return_to_handler(frame_pointer): pop the return trace, return its address."""
+        """ftrace_return_to_handler(frame_pointer): pop the return trace, return its address.
+
+        Not a C function: ftrace_return_to_handler() at
+        linux-3.17.0+seed/kernel/trace/trace_functions_graph.c:241, with
+        ftrace_pop_return_trace() at linux-3.17.0+seed/kernel/trace/trace_functions_graph.c:177 (its
+        frame-pointer test).
+        """
         frame_pointer = self._args.read()[0]
         if not self.ret_stack:
             self._fault = self.fault(
@@ -581,7 +795,10 @@ class Emu:
     # ---- reports ------------------------------------------------------------
 
     def symbolize(self, addr):
-        """'name+0xoff' for an address (labels, functions, callbacks), else hex."""
+        """'name+0xoff' for an address (labels, functions, callbacks), else hex.
+
+        No C counterpart: reports.
+        """
         best = None
         for name, a in self.sym.items():
             if a <= addr and (best is None or a > best[0]):
@@ -594,7 +811,10 @@ class Emu:
         return best[1] if addr == best[0] else f"{best[1]}+{addr - best[0]:#x}"
 
     def disassemble(self, addr, size, mark=None):
-        """Capstone listing of [addr, addr+size) with branch and RIP-relative targets named."""
+        """Capstone listing of [addr, addr+size) with branch and RIP-relative targets named.
+
+        No C counterpart: reports.
+        """
         try:
             code = self.read(addr, size)
         except UcError:
@@ -610,7 +830,10 @@ class Emu:
         return lines
 
     def describe_trampoline(self, tramp, size, save_regs):
-        """Listing of a trampoline plus the ops slot its op load reads and its call target."""
+        """Listing of a trampoline plus the ops slot its op load reads and its call target.
+
+        No C counterpart: reports.
+        """
         op_label = "ftrace_regs_caller_op_ptr" if save_regs else "ftrace_caller_op_ptr"
         start = "ftrace_regs_caller" if save_regs else "ftrace_caller"
         call_label = "ftrace_regs_call" if save_regs else "ftrace_call"
@@ -641,6 +864,8 @@ class Emu:
 
         The listing starts at the nearest known start of code (a label, a
         function, a callback, a module area) so that it decodes in step.
+
+        No C counterpart: reports.
         """
         known = (*self.sym.values(), *(a for a, _ in self._names), *self.modules)
         bases = [b for b in known if b <= pc and pc - b < 0x200]

@@ -77,6 +77,9 @@ class ftrace_hash:
 
     The kernel keeps hlist buckets of ftrace_func_entry; a set gives the
     same answers to ftrace_lookup_ip() and ->count.
+
+    linux-3.17.0+seed/kernel/trace/ftrace.c:1075 (struct ftrace_hash is private to
+    kernel/trace/ftrace.c).
     """
 
     __slots__ = ("ips", "flags")
@@ -87,6 +90,8 @@ class ftrace_hash:
 
     @property
     def count(self):
+        """Not a C function: the ``count`` field of struct ftrace_hash at
+        linux-3.17.0+seed/kernel/trace/ftrace.c:1075."""
         return len(self.ips)
 
     def __repr__(self):
@@ -103,6 +108,9 @@ class ftrace_ops_hash:
     model keeps them in this pair for every kernel so that the fix that lets
     graph_ops share global_ops' hashes can be switched on.  Without that fix
     every ops has a pair of its own, which is the base's layout.
+
+    linux-3.17.0+seed/include/linux/ftrace.h:115; its regex_lock is not modelled
+    (nothing runs concurrently).
     """
 
     __slots__ = ("notrace_hash", "filter_hash")
@@ -118,6 +126,10 @@ class ftrace_ops:
     ``ptr`` is the emulated address of the struct, what C writes as
     ``(unsigned long)ops``; ``func`` is the emulated address of the
     callback.  ``name`` is the model's label for reports only.
+
+    linux-3.17.0+seed/include/linux/ftrace.h:133.  Not modelled: ``private``,
+    ``disabled`` (the CONTROL ops' per-cpu counter) and ``local_hash``
+    (``func_hash`` is the ops' own pair, which a fix may share).
     """
 
     def __init__(self, name, func=0, flags=0, trampoline=0):
@@ -130,12 +142,17 @@ class ftrace_ops:
         self.func_hash = ftrace_ops_hash()
         self.tramp_hash = None
         self.trampoline = trampoline
+        # CONTROL ops: the per-cpu disable count (one CPU in the model);
+        # None until control_ops_alloc()
+        self.disabled = None
         # Not in the C: the ips this ops set TRAMP on and still holds, kept
         # only by the tramproof fix tramp-owner (model/fixes.py).
         self.tramp_owned = set()
 
     @property
     def filter_hash(self):
+        """Not a C function: ops->func_hash->filter_hash, struct ftrace_ops_hash at
+        linux-3.17.0+seed/include/linux/ftrace.h:115."""
         return self.func_hash.filter_hash
 
     @filter_hash.setter
@@ -144,6 +161,8 @@ class ftrace_ops:
 
     @property
     def notrace_hash(self):
+        """Not a C function: ops->func_hash->notrace_hash, struct ftrace_ops_hash at
+        linux-3.17.0+seed/include/linux/ftrace.h:115."""
         return self.func_hash.notrace_hash
 
     @notrace_hash.setter
@@ -166,6 +185,9 @@ class RecordWatch:
     TRAMP or TRAMP_EN / with a count or ENABLED.  ``dirty`` is every record
     whose flags changed since the test harness last put the kernel back to
     its boot (properties/boot.py).
+
+    No C counterpart: the model's bookkeeping; the C keeps none and walks every
+    record with do_for_each_ftrace_rec() at linux-3.17.0+seed/kernel/trace/ftrace.c:1415.
     """
 
     __slots__ = ("pending", "changed", "tramp_en", "tramp", "live", "dirty")
@@ -180,7 +202,11 @@ class RecordWatch:
 
 
 class dyn_ftrace:
-    """struct dyn_ftrace: one traceable call site."""
+    """struct dyn_ftrace: one traceable call site.
+
+    linux-3.17.0+seed/include/linux/ftrace.h:323.  ``name`` and ``watch`` are the
+    model's; the C's ``arch`` is empty on x86.
+    """
 
     __slots__ = ("ip", "_flags", "name", "watch")
 
@@ -193,6 +219,8 @@ class dyn_ftrace:
 
     @property
     def flags(self):
+        """Not a C function: rec->flags of struct dyn_ftrace at
+        linux-3.17.0+seed/include/linux/ftrace.h:323, watched."""
         return self._flags
 
     @flags.setter
@@ -222,7 +250,12 @@ class dyn_ftrace:
 
 @dataclass(eq=False)
 class ftrace_page:
-    """struct ftrace_page: a block of records, all of one module or of vmlinux."""
+    """struct ftrace_page: a block of records, all of one module or of vmlinux.
+
+    linux-3.17.0+seed/kernel/trace/ftrace.c:1103.  The C keeps ``index`` of ``size``
+    slots; ``mod`` and ``seq`` are the model's (the C finds a module's pages by
+    address, in ftrace_release_mod() at linux-3.17.0+seed/kernel/trace/ftrace.c:4588).
+    """
 
     records: list
     next: "ftrace_page | None" = None
@@ -231,19 +264,30 @@ class ftrace_page:
 
     @property
     def index(self):
+        """Not a C function: pg->index of struct ftrace_page at
+        linux-3.17.0+seed/kernel/trace/ftrace.c:1103."""
         return len(self.records)
 
 
 def ftrace_rec_count(rec):
-    """ftrace_rec_count(): the reference count held in the low bits of rec->flags."""
+    """ftrace_rec_count(): the reference count held in the low bits of rec->flags.
+
+    linux-3.17.0+seed/include/linux/ftrace.h:321
+    """
     return rec.flags & ~FTRACE_FL_MASK
 
 
 def ftrace_hash_empty(hash):
-    """ftrace_hash_empty(): NULL or no entries."""
+    """ftrace_hash_empty(): NULL or no entries.
+
+    linux-3.17.0+seed/kernel/trace/ftrace.c:1119
+    """
     return not hash or not hash.ips
 
 
 def flag_names(flags, names):
-    """Flag bits as '|'-joined kernel names, for reports and notes."""
+    """Flag bits as '|'-joined kernel names, for reports and notes.
+
+    No C counterpart: reports.
+    """
     return "|".join(n for bit, n in sorted(names.items(), reverse=True) if flags & bit)

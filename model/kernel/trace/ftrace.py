@@ -14,6 +14,8 @@ single-threaded and every entry point runs to completion, as it does under
 ftrace_lock in the kernel.
 """
 
+from dataclasses import dataclass
+
 from model import fixes
 from model.include.linux.ftrace import (
     EMPTY_HASH,
@@ -64,7 +66,7 @@ EPERM = 1
 def WARN_ON(k, condition, message="WARN_ON"):
     """WARN_ON(): the kernel prints a backtrace and carries on.
 
-    Not a C function of these trees (include/asm-generic/bug.h): used by
+    C outside the reference: include/asm-generic/bug.h; used by
     FTRACE_WARN_ON() at linux-3.17.0+seed/kernel/trace/ftrace.c:43.
     """
     if condition:
@@ -75,7 +77,7 @@ def WARN_ON(k, condition, message="WARN_ON"):
 def WARN_ON_ONCE(k, condition, message="WARN_ON_ONCE"):
     """WARN_ON_ONCE(): WARN_ON() that prints only the first time this call site fires.
 
-    Not a C function: include/asm-generic/bug.h, not in the reference trees;
+    C outside the reference: include/asm-generic/bug.h;
     used by ftrace_shutdown() at linux-3.17.0+seed/kernel/trace/ftrace.c:2390.
     The model keys "this call site" by the message.
     """
@@ -100,7 +102,7 @@ def FTRACE_WARN_ON(k, condition, message="FTRACE_WARN_ON"):
 def pr_warn(k, message):
     """pr_warn() / pr_warning(): a KERN_WARNING line in the log.
 
-    Not a C function of these trees (include/linux/printk.h): used by
+    C outside the reference: include/linux/printk.h; used by
     ftrace_save_ops_tramp_hash() at linux-3.17.0+seed/kernel/trace/ftrace.c:2238.
     """
     k.warn("pr_warn", message)
@@ -187,6 +189,7 @@ def ftrace_boot(k, functions):
         k.graph_ops.func_hash = k.global_ops.func_hash  # ASSIGN_OPS_HASH
         k.emu.alloc_ops(k.graph_ops, dynamic=False)
     k.save_global_trampoline = 0
+    k.ftrace_boot_users()
     # kernel/trace/trace.c: the trace arrays whose ops ftrace_init_array_ops() set
     k.ftrace_trace_arrays = [k.global_ops]
     k.save_global_flags = 0
@@ -211,6 +214,51 @@ def ftrace_boot(k, functions):
     k.rec_walk = None  # the records the current code update walks
     k.last_walk_enable = 1  # boot leaves every record a settled nop
     k.ftrace_init(functions)
+
+
+def ftrace_boot_users(k):
+    """The statics of the ftrace users beside the function tracer, at link time.
+
+    Not a C function: `control_ops` at linux-3.17.0+seed/kernel/trace/ftrace.c:4830,
+    `ftrace_control_list` at linux-3.17.0+seed/kernel/trace/ftrace.c:109,
+    `trace_probe_ops` at linux-3.17.0+seed/kernel/trace/ftrace.c:3339, its probes
+    `ftrace_func_hash` at linux-3.17.0+seed/kernel/trace/ftrace.c:1059,
+    `traceon_probe_ops` at linux-3.17.0+seed/kernel/trace/trace_functions.c:431,
+    `kprobe_ftrace_ops` at linux-3.17.0/kernel/kprobes.c:916, and
+    current->trace_recursion.
+    """
+    sym = k.emu.sym
+    k.trace_recursion = 0
+    k.ftrace_control_list = k.ftrace_list_end
+    k.control_ops = ftrace_ops(
+        "control_ops",
+        func=sym["ftrace_ops_control_func"],
+        flags=FTRACE_OPS_FL_RECURSION_SAFE | FTRACE_OPS_FL_INITIALIZED,
+    )
+    k.emu.alloc_ops(k.control_ops, dynamic=False)
+    k.emu.ops_func_hooks["ftrace_ops_control_func"] = k.ftrace_ops_control_func
+    k.emu.ops_func_hooks["ftrace_ops_recurs_func"] = k.ftrace_ops_recurs_func
+    k.trace_probe_ops = ftrace_ops(
+        "trace_probe_ops",
+        func=k.emu.new_callback(
+            "function_trace_probe_call",
+            on_call=lambda emu, inv: k.function_trace_probe_call(
+                inv.ip, inv.parent_ip, inv.op, inv.regs
+            ),
+        ),
+        flags=FTRACE_OPS_FL_INITIALIZED,
+    )
+    k.emu.alloc_ops(k.trace_probe_ops, dynamic=False)
+    k.ftrace_func_hash = []
+    k.ftrace_probe_registered = 0
+    k.traceon_probe_ops = ftrace_probe_ops("traceon", k.emu.new_callback("ftrace_traceon"))
+    k.kprobe_ftrace_ops = ftrace_ops(
+        "kprobe_ftrace_ops",
+        func=k.emu.new_callback("kprobe_ftrace_handler"),
+        flags=FTRACE_OPS_FL_SAVE_REGS,
+    )
+    k.emu.alloc_ops(k.kprobe_ftrace_ops, dynamic=False)
+    k.kprobe_ftrace_enabled = 0
 
 
 def ftrace_init(k, functions):
@@ -384,7 +432,21 @@ def referenced_filters(k, rec):
 
     referenced_filters() at linux-3.17.0+seed/kernel/trace/ftrace.c:2537.
     """
-    return sum(k.ops_references_rec(ops, rec) for ops in do_for_each_ftrace_op(k))
+    return sum(k.ops_references_rec(ops, rec) for ops in k.update_code_ops())
+
+
+def update_code_ops(k):
+    """The ops ftrace_update_code() and referenced_filters() walk: ftrace_ops_list.
+
+    Not a C function: the loops of ftrace_update_code() at
+    linux-3.17.0+seed/kernel/trace/ftrace.c:2550 and referenced_filters() at
+    linux-3.17.0+seed/kernel/trace/ftrace.c:2537.  The CONTROL ops are on
+    ftrace_control_list, not there, so a new module record misses their
+    counts; with fix control-mod they are walked too.
+    """
+    if k.fixed(fixes.CONTROL_MOD):
+        return (*do_for_each_ftrace_op(k), *k.control_list_ops())
+    return tuple(do_for_each_ftrace_op(k))
 
 
 def ftrace_update_code(k, mod, new_pgs):
@@ -399,7 +461,7 @@ def ftrace_update_code(k, mod, new_pgs):
     test = False
     regs = 0
     if mod is not None:
-        for ops in do_for_each_ftrace_op(k):
+        for ops in k.update_code_ops():
             if ops.flags & FTRACE_OPS_FL_ENABLED:
                 if k.ops_traces_mod(ops):
                     ref += 1
@@ -855,6 +917,9 @@ def ftrace_find_tramp_ops_new(k, rec):
     ftrace_find_tramp_ops_new() at linux-3.17.0+seed/kernel/trace/ftrace.c:1925.
     """
     for op in do_for_each_ftrace_op(k):
+        if k.fixed(fixes.CONTROL_TRAMP) and not op.trampoline:
+            # control_ops (empty hashes, no trampoline) would answer for every rec
+            continue
         # pass rec in as regs to have non-NULL val
         if k.ftrace_ops_test(op, rec.ip, rec):
             return op
@@ -1035,25 +1100,25 @@ def ftrace_save_tramp_hashes(k):
 # ---------------------------------------------------------------- ops list
 
 
-def add_ftrace_ops(k, ops):
-    """add_ftrace_ops(): push ops at the head of ftrace_ops_list.
+def add_ftrace_ops(k, list_, ops):
+    """add_ftrace_ops(): push ops at the head of the list k.<list_>.
 
     add_ftrace_ops() at linux-3.17.0+seed/kernel/trace/ftrace.c:325.
     """
-    ops.next = k.ftrace_ops_list
-    k.ftrace_ops_list = ops
+    ops.next = getattr(k, list_)
+    setattr(k, list_, ops)
 
 
-def remove_ftrace_ops(k, ops):
-    """remove_ftrace_ops(): unlink ops; -1 if it is not on the list.
+def remove_ftrace_ops(k, list_, ops):
+    """remove_ftrace_ops(): unlink ops from the list k.<list_>; -1 if it is not on it.
 
     remove_ftrace_ops() at linux-3.17.0+seed/kernel/trace/ftrace.c:337.
     """
-    if k.ftrace_ops_list is ops and ops.next is k.ftrace_list_end:
-        k.ftrace_ops_list = k.ftrace_list_end
+    if getattr(k, list_) is ops and ops.next is k.ftrace_list_end:
+        setattr(k, list_, k.ftrace_list_end)
         return 0
     prev = None
-    op = k.ftrace_ops_list
+    op = getattr(k, list_)
     while op is not k.ftrace_list_end:
         if op is ops:
             break
@@ -1061,7 +1126,7 @@ def remove_ftrace_ops(k, ops):
     if op is not ops:
         return -1
     if prev is None:
-        k.ftrace_ops_list = ops.next
+        setattr(k, list_, ops.next)
     else:
         prev.next = ops.next
     return 0
@@ -1105,7 +1170,7 @@ def ftrace_ops_init(k, ops):
 def core_kernel_data(k, addr):
     """core_kernel_data() (kernel/extable.c): is addr in vmlinux's .data?
 
-    Not a C function of these trees (kernel/extable.c): used by
+    C outside the reference: kernel/extable.c; used by
     __register_ftrace_function() at linux-3.17.0+seed/kernel/trace/ftrace.c:383.
     """
     return k.emu.core_kernel_data(addr)
@@ -1123,8 +1188,11 @@ def __register_ftrace_function(k, ops):
     if not k.core_kernel_data(ops.ptr):
         ops.flags |= FTRACE_OPS_FL_DYNAMIC
     if ops.flags & FTRACE_OPS_FL_CONTROL:
-        raise NotImplementedError("FTRACE_OPS_FL_CONTROL ops are not modelled")
-    k.add_ftrace_ops(ops)
+        if k.control_ops_alloc(ops):
+            return -ENOMEM
+        k.add_ftrace_list_ops("ftrace_control_list", k.control_ops, ops)
+    else:
+        k.add_ftrace_ops("ftrace_ops_list", ops)
     k.ftrace_update_trampoline(ops)
     if k.ftrace_enabled:
         k.update_ftrace_function()
@@ -1140,7 +1208,10 @@ def __unregister_ftrace_function(k, ops):
         not ops.flags & FTRACE_OPS_FL_ENABLED, f"unregister {ops.name}: not enabled"
     ):
         return -EBUSY
-    ret = k.remove_ftrace_ops(ops)
+    if ops.flags & FTRACE_OPS_FL_CONTROL:
+        ret = k.remove_ftrace_list_ops("ftrace_control_list", k.control_ops, ops)
+    else:
+        ret = k.remove_ftrace_ops("ftrace_ops_list", ops)
     if ret < 0:
         return ret
     if k.ftrace_enabled:
@@ -1209,6 +1280,9 @@ def ftrace_shutdown(k, ops, command):
         k.saved_ftrace_func = k.ftrace_trace_function
         command |= FTRACE_UPDATE_TRACE_FUNC
     if not command or not k.ftrace_enabled:
+        # CONTROL ops still need their per-cpu field freed
+        if ops.flags & FTRACE_OPS_FL_CONTROL:
+            k.control_ops_free(ops)
         return 0
     # If the ops uses a trampoline, then it needs to be tested first on update.
     k.removed_ops = ops
@@ -1220,6 +1294,8 @@ def ftrace_shutdown(k, ops, command):
     # When an ops is unregistered (not tracing anything), no function
     # should be pointed to its trampoline.
     k.FTRACE_WARN_ON(ops.trampolines, f"{ops.name}: trampolines {ops.trampolines} at shutdown")
+    if ops.flags & FTRACE_OPS_FL_CONTROL:
+        k.control_ops_free(ops)
     return 0
 
 
@@ -1256,15 +1332,523 @@ def __ftrace_ops_list_func(k, ip, parent_ip, ignored, regs):
 
     Runs in Python behind a hook on the emulated ftrace_ops_list_func: each
     "call" is recorded by the emulator as if op->func had been entered with
-    (ip, parent_ip, op, regs).  Recursion protection is not modelled.
+    (ip, parent_ip, op, regs).  A call that comes back here from a callback
+    finds its recursion bit set and returns.
 
     __ftrace_ops_list_func() at linux-3.17.0+seed/kernel/trace/ftrace.c:4837.
     """
+    bit = k.trace_test_and_set_recursion(TRACE_LIST_START, TRACE_LIST_MAX)
+    if bit < 0:
+        return
     for op in list(do_for_each_ftrace_op(k)):
         if k.ftrace_ops_test(op, ip, regs):
             if k.FTRACE_WARN_ON(not op.func, f"op={op.name} has no func"):
-                return
+                break
             k.emu.record_call(op.func, ip, parent_ip, op.ptr, regs)
+    k.trace_clear_recursion(bit)
+
+
+# ---------------------------------------------------------------- users' structs
+
+ENOENT = 2
+PROBE_TEST_FUNC = 1
+PROBE_TEST_DATA = 2
+FTRACE_ITER_FILTER = 1 << 0
+FTRACE_ITER_NOTRACE = 1 << 1
+
+
+@dataclass(eq=False)
+class ftrace_probe_ops:
+    """struct ftrace_probe_ops at linux-3.17.0+seed/include/linux/ftrace.h:262.
+
+    Only func, the emulated address of the probe's function, is modelled.
+    """
+
+    name: str
+    func: int
+
+
+@dataclass(eq=False)
+class ftrace_func_probe:
+    """struct ftrace_func_probe at linux-3.17.0+seed/kernel/trace/ftrace.c:1061.
+
+    One probe at one ip; k.ftrace_func_hash keeps them newest first, as
+    hlist_add_head_rcu() does in each bucket.
+    """
+
+    ops: ftrace_probe_ops
+    ip: int
+    data: object = None
+
+
+@dataclass(eq=False)
+class ftrace_iterator:
+    """struct ftrace_iterator at linux-3.17.0+seed/kernel/trace/ftrace.c:2719.
+
+    A writer's: its ops, flags, private hash and the parser's pending token.
+    """
+
+    ops: ftrace_ops
+    flag: int
+    hash: ftrace_hash
+    parser: str = ""
+
+
+# ---------------------------------------------------------------- recursion
+
+# kernel/trace/trace.h: the recursion bits of current->trace_recursion
+TRACE_FTRACE_BIT = 4
+TRACE_INTERNAL_BIT = 8
+TRACE_CONTROL_BIT = 12
+TRACE_CONTEXT_BITS = 4
+TRACE_LIST_START = TRACE_INTERNAL_BIT
+TRACE_LIST_MAX = (1 << (TRACE_LIST_START + TRACE_CONTEXT_BITS)) - 1
+TRACE_CONTEXT_MASK = TRACE_LIST_MAX
+# trace_get_context_bit() in task context (the model never runs in an interrupt)
+TRACE_TASK_CONTEXT = 3
+
+
+def trace_test_and_set_recursion(k, start, max_):
+    """trace_test_and_set_recursion() at linux-3.17.0+seed/kernel/trace/trace.h:487.
+
+    The bit of this context from ``start``; -1 if it is already set (a
+    recursion), 0 if a check of a higher level was already made.
+    """
+    val = k.trace_recursion
+    # A previous recursion check was made
+    if (val & TRACE_CONTEXT_MASK) > max_:
+        return 0
+    bit = TRACE_TASK_CONTEXT + start
+    if val & (1 << bit):
+        return -1
+    k.trace_recursion = val | (1 << bit)
+    return bit
+
+
+def trace_clear_recursion(k, bit):
+    """trace_clear_recursion() at linux-3.17.0+seed/kernel/trace/trace.h:507."""
+    if not bit:
+        return
+    k.trace_recursion &= ~(1 << bit)
+
+
+def ftrace_ops_recurs_func(k, ip, parent_ip, op, regs):
+    """ftrace_ops_recurs_func() at linux-3.18.30/kernel/trace/ftrace.c:4929 (fix tramp-recursion).
+
+    What a trampoline calls for an ops that is not RECURSION_SAFE: the
+    list function's guard around a single op->func.  ``op`` is the
+    emulated address the caller passed in %rdx.
+    """
+    bit = k.trace_test_and_set_recursion(TRACE_LIST_START, TRACE_LIST_MAX)
+    if bit < 0:
+        return
+    ops = k.ops_at(op)
+    k.emu.record_call(ops.func, ip, parent_ip, op, regs)
+    k.trace_clear_recursion(bit)
+
+
+def ftrace_ops_get_func(k, ops):
+    """ftrace_ops_get_func() at linux-3.18.30/kernel/trace/ftrace.c:4954 (fix tramp-recursion).
+
+    The function a trampoline must call for ops: the list function for a
+    dynamic ops, the recursion guard for one that is not RECURSION_SAFE,
+    else ops->func.
+    """
+    if ops.flags & FTRACE_OPS_FL_DYNAMIC:
+        return k.emu.sym["ftrace_ops_list_func"]
+    if not ops.flags & FTRACE_OPS_FL_RECURSION_SAFE:
+        return k.emu.sym["ftrace_ops_recurs_func"]
+    return ops.func
+
+
+def ops_at(k, ptr):
+    """The ops whose emulated address is ptr, among those the kernel knows.
+
+    Not a C function: C dereferences the pointer, as ftrace_ops_recurs_func()
+    at linux-3.18.30/kernel/trace/ftrace.c:4929 does with its op.
+    """
+    for ops in (*do_for_each_ftrace_op(k), *k.control_list_ops(), k.ftrace_list_end):
+        if ops.ptr == ptr:
+            return ops
+    raise KeyError(f"no ftrace_ops at {ptr:#x}")
+
+
+# ---------------------------------------------------------------- control ops (perf)
+
+
+def control_list_ops(k):
+    """do_for_each_ftrace_op(op, ftrace_control_list): the CONTROL ops, newest first.
+
+    Not a C function: the walk of ftrace_ops_control_func() at
+    linux-3.17.0+seed/kernel/trace/ftrace.c:4799.
+    """
+    op = k.ftrace_control_list
+    while op is not k.ftrace_list_end:
+        yield op
+        op = op.next
+
+
+def control_ops_disable_all(k, ops):
+    """control_ops_disable_all() at linux-3.17.0+seed/kernel/trace/ftrace.c:205 (one CPU)."""
+    ops.disabled = 1
+
+
+def control_ops_alloc(k, ops):
+    """control_ops_alloc() at linux-3.17.0+seed/kernel/trace/ftrace.c:213.
+
+    alloc_percpu() does not fail in the model.
+    """
+    ops.disabled = 0
+    k.control_ops_disable_all(ops)
+    return 0
+
+
+def control_ops_free(k, ops):
+    """control_ops_free() at linux-3.17.0+seed/kernel/trace/ftrace.c:2349."""
+    ops.disabled = None
+
+
+def add_ftrace_list_ops(k, list_, main_ops, ops):
+    """add_ftrace_list_ops() at linux-3.17.0+seed/kernel/trace/ftrace.c:361.
+
+    ``list_`` names the list head (an attribute of k); main_ops joins
+    ftrace_ops_list when that list gets its first ops.
+    """
+    first = getattr(k, list_) is k.ftrace_list_end
+    k.add_ftrace_ops(list_, ops)
+    if first:
+        k.add_ftrace_ops("ftrace_ops_list", main_ops)
+
+
+def remove_ftrace_list_ops(k, list_, main_ops, ops):
+    """remove_ftrace_list_ops() at linux-3.17.0+seed/kernel/trace/ftrace.c:371."""
+    ret = k.remove_ftrace_ops(list_, ops)
+    if not ret and getattr(k, list_) is k.ftrace_list_end:
+        ret = k.remove_ftrace_ops("ftrace_ops_list", main_ops)
+    return ret
+
+
+def ftrace_function_local_enable(k, ops):
+    """ftrace_function_local_enable() at linux-3.17.0+seed/include/linux/ftrace.h:179."""
+    if k.WARN_ON(not ops.flags & FTRACE_OPS_FL_CONTROL, f"{ops.name}: local enable, not CONTROL"):
+        return
+    ops.disabled -= 1
+
+
+def ftrace_function_local_disable(k, ops):
+    """ftrace_function_local_disable() at linux-3.17.0+seed/include/linux/ftrace.h:196."""
+    if k.WARN_ON(not ops.flags & FTRACE_OPS_FL_CONTROL, f"{ops.name}: local disable, not CONTROL"):
+        return
+    ops.disabled += 1
+
+
+def ftrace_function_local_disabled(k, ops):
+    """ftrace_function_local_disabled() at linux-3.17.0+seed/include/linux/ftrace.h:213."""
+    k.WARN_ON(not ops.flags & FTRACE_OPS_FL_CONTROL, f"{ops.name}: local disabled, not CONTROL")
+    return ops.disabled
+
+
+def ftrace_ops_control_func(k, ip, parent_ip, op, regs):
+    """ftrace_ops_control_func() at linux-3.17.0+seed/kernel/trace/ftrace.c:4799.
+
+    control_ops' func: every CONTROL ops not disabled on this CPU whose
+    hashes admit ip, guarded by TRACE_CONTROL_BIT.  Runs in Python behind
+    a hook on the emulated function of that name; RCU is always watching.
+    """
+    if k.trace_recursion & (1 << TRACE_CONTROL_BIT):
+        return
+    k.trace_recursion |= 1 << TRACE_CONTROL_BIT
+    for op in list(k.control_list_ops()):
+        if (
+            not op.flags & FTRACE_OPS_FL_STUB
+            and not k.ftrace_function_local_disabled(op)
+            and k.ftrace_ops_test(op, ip, regs)
+        ):
+            k.emu.record_call(op.func, ip, parent_ip, op.ptr, regs)
+    k.trace_recursion &= ~(1 << TRACE_CONTROL_BIT)
+
+
+def ftrace_free_filter(k, ops):
+    """ftrace_free_filter() at linux-3.17.0+seed/kernel/trace/ftrace.c:1238."""
+    k.ftrace_ops_init(ops)
+    ops.filter_hash = EMPTY_HASH
+    ops.notrace_hash = EMPTY_HASH
+
+
+def perf_ftrace_function_register(k, ops):
+    """perf_ftrace_function_register() at linux-3.17.0/kernel/trace/trace_event_perf.c:331.
+
+    TRACE_REG_PERF_OPEN of the ftrace:function event; ops is the event's
+    kzalloc'd ftrace_ops and ops->func (perf_ftrace_function_call) is set
+    by the caller.
+    """
+    ops.flags |= FTRACE_OPS_FL_CONTROL
+    return k.register_ftrace_function(ops)
+
+
+def perf_ftrace_function_unregister(k, ops):
+    """perf_ftrace_function_unregister() at linux-3.17.0/kernel/trace/trace_event_perf.c:340."""
+    ret = k.unregister_ftrace_function(ops)
+    k.ftrace_free_filter(ops)
+    return ret
+
+
+def perf_ftrace_function_enable(k, ops):
+    """perf_ftrace_function_enable() at linux-3.17.0/kernel/trace/trace_event_perf.c:348.
+
+    TRACE_REG_PERF_ADD: the event is scheduled in on this CPU.
+    """
+    k.ftrace_function_local_enable(ops)
+
+
+def perf_ftrace_function_disable(k, ops):
+    """perf_ftrace_function_disable() at linux-3.17.0/kernel/trace/trace_event_perf.c:353."""
+    k.ftrace_function_local_disable(ops)
+
+
+# ---------------------------------------------------------------- function probes
+
+
+def function_trace_probe_call(k, ip, parent_ip, op, regs):
+    """function_trace_probe_call() at linux-3.17.0+seed/kernel/trace/ftrace.c:3312.
+
+    trace_probe_ops' func: the probes registered at ip.  Runs as the
+    on_call of the emulated callback of that name; each probe's func is
+    recorded as a call with op 0 (C passes the entry's data instead).
+    """
+    for entry in list(k.ftrace_func_hash):
+        if entry.ip == ip:
+            k.emu.record_call(entry.ops.func, ip, parent_ip, 0, regs)
+
+
+def __enable_ftrace_function_probe(k):
+    """__enable_ftrace_function_probe() at linux-3.17.0+seed/kernel/trace/ftrace.c:3348."""
+    if k.ftrace_probe_registered:
+        # still need to update the function call sites
+        if k.ftrace_enabled:
+            k.ftrace_run_update_code(FTRACE_UPDATE_CALLS)
+        return
+    # Nothing registered?
+    if not k.ftrace_func_hash:
+        return
+    k.ftrace_startup(k.trace_probe_ops, 0)
+    k.ftrace_probe_registered = 1
+
+
+def __disable_ftrace_function_probe(k):
+    """__disable_ftrace_function_probe() at linux-3.17.0+seed/kernel/trace/ftrace.c:3374."""
+    if not k.ftrace_probe_registered:
+        return
+    if k.ftrace_func_hash:
+        return
+    # no more funcs left
+    k.ftrace_shutdown(k.trace_probe_ops, 0)
+    k.ftrace_probe_registered = 0
+
+
+def register_ftrace_function_probe(k, glob, ops, data=None):
+    """register_ftrace_function_probe() at linux-3.17.0+seed/kernel/trace/ftrace.c:3402.
+
+    One probe entry per matching record, its ip added to trace_probe_ops'
+    filter, the hash moved, then the probe ops started (or the sites
+    updated).  Returns the number of functions probed.
+    """
+    not_ = glob.startswith("!")
+    search = glob[1:] if not_ else glob
+    # we do not support '!' for function probes
+    if k.WARN_ON(not_, "register_ftrace_function_probe: '!'"):
+        return -EINVAL
+    hash = ftrace_hash(k.trace_probe_ops.filter_hash.ips)
+    if k.ftrace_disabled:
+        return -ENODEV
+    count = 0
+    for rec in k.filter_candidates(search):
+        if not k.ftrace_match(rec.name, search):
+            continue
+        count += 1
+        k.enter_record(hash, rec, 0)
+        k.ftrace_func_hash.insert(0, ftrace_func_probe(ops, rec.ip, data))
+    ret = k.ftrace_hash_move(k.trace_probe_ops, 1, "filter_hash", hash)
+    if ret < 0:
+        count = ret
+    k.__enable_ftrace_function_probe()
+    return count
+
+
+def __unregister_ftrace_function_probe(k, glob, ops, data, flags):
+    """__unregister_ftrace_function_probe() at linux-3.17.0+seed/kernel/trace/ftrace.c:3504.
+
+    Drops the probes of ops whose function's name matches glob, stops
+    trace_probe_ops when none is left, then moves the hash: with probes
+    left, the 3.17 code moves it without updating the call sites.
+    """
+    if glob == "*" or not glob:
+        glob = None
+    else:
+        if k.WARN_ON(glob.startswith("!"), "unregister_ftrace_function_probe: '!'"):
+            return
+    hash = ftrace_hash(k.trace_probe_ops.filter_hash.ips)
+    for entry in list(k.ftrace_func_hash):
+        if flags & PROBE_TEST_FUNC and entry.ops is not ops:
+            continue
+        if flags & PROBE_TEST_DATA and entry.data != data:
+            continue
+        if glob and not k.ftrace_match(k.emu.function_name(entry.ip), glob):
+            continue
+        hash.ips.discard(entry.ip)
+        k.ftrace_func_hash.remove(entry)
+    k.__disable_ftrace_function_probe()
+    # Remove after the disable is called: a null hash means *all enabled*.
+    k.ftrace_hash_move(k.trace_probe_ops, 1, "filter_hash", hash)
+    if k.fixed(fixes.PROBE_UPDATE):
+        # the probes left need their sites to follow the moved hash
+        k.ftrace_ops_update_code(k.trace_probe_ops)
+
+
+def unregister_ftrace_function_probe_func(k, glob, ops):
+    """unregister_ftrace_function_probe_func() at linux-3.17.0+seed/kernel/trace/ftrace.c:3598."""
+    k.__unregister_ftrace_function_probe(glob, ops, None, PROBE_TEST_FUNC)
+
+
+def ftrace_trace_probe_callback(k, ops, glob, enable):
+    """ftrace_trace_probe_callback() at linux-3.17.0+seed/kernel/trace/trace_functions.c:447.
+
+    The set_ftrace_filter command ``glob:traceon`` (no count): '!glob'
+    removes the probes.
+    """
+    # hash funcs only work with set_ftrace_filter
+    if not enable:
+        return -EINVAL
+    if glob.startswith("!"):
+        k.unregister_ftrace_function_probe_func(glob[1:], ops)
+        return 0
+    ret = k.register_ftrace_function_probe(glob, ops, None)
+    return ret if ret < 0 else 0
+
+
+# ---------------------------------------------------------------- kprobes on ftrace
+
+
+def ftrace_match_addr(k, hash, ip, remove):
+    """ftrace_match_addr() at linux-3.17.0+seed/kernel/trace/ftrace.c:3746."""
+    if not k.ftrace_location(ip):
+        return -EINVAL
+    if remove:
+        if ip not in hash.ips:
+            return -ENOENT
+        hash.ips.discard(ip)
+        return 0
+    hash.ips.add(ip)
+    return 0
+
+
+def ftrace_set_addr(k, ops, ip, remove, reset, enable):
+    """ftrace_set_addr() at linux-3.17.0+seed/kernel/trace/ftrace.c:3823."""
+    return k.ftrace_set_hash(ops, None, reset, enable, ip=ip, remove=remove)
+
+
+def ftrace_set_filter_ip(k, ops, ip, remove, reset):
+    """ftrace_set_filter_ip() at linux-3.17.0+seed/kernel/trace/ftrace.c:3839."""
+    k.ftrace_ops_init(ops)
+    return k.ftrace_set_addr(ops, ip, remove, reset, 1)
+
+
+def arm_kprobe_ftrace(k, ip):
+    """arm_kprobe_ftrace() at linux-3.17.0/kernel/kprobes.c:932.
+
+    The probed address joins kprobe_ftrace_ops' filter before the ops is
+    registered (by the first armed probe).
+    """
+    ret = k.ftrace_set_filter_ip(k.kprobe_ftrace_ops, ip, 0, 0)
+    k.WARN_ON(ret < 0, f"Failed to arm kprobe-ftrace at {ip:#x} ({ret})")
+    k.kprobe_ftrace_enabled += 1
+    if k.kprobe_ftrace_enabled == 1:
+        ret = k.register_ftrace_function(k.kprobe_ftrace_ops)
+        k.WARN_ON(ret < 0, f"Failed to init kprobe-ftrace ({ret})")
+
+
+def disarm_kprobe_ftrace(k, ip):
+    """disarm_kprobe_ftrace() at linux-3.17.0/kernel/kprobes.c:947.
+
+    The last probe unregisters the ops first; the address leaves the
+    filter after.
+    """
+    k.kprobe_ftrace_enabled -= 1
+    if k.kprobe_ftrace_enabled == 0:
+        ret = k.unregister_ftrace_function(k.kprobe_ftrace_ops)
+        k.WARN_ON(ret < 0, f"Failed to init kprobe-ftrace ({ret})")
+    ret = k.ftrace_set_filter_ip(k.kprobe_ftrace_ops, ip, 1, 0)
+    k.WARN_ON(ret < 0, f"Failed to disarm kprobe-ftrace at {ip:#x} ({ret})")
+
+
+# ---------------------------------------------------------------- tracefs filter files
+
+
+def ftrace_regex_open(k, ops, flag, trunc):
+    """ftrace_regex_open() at linux-3.17.0+seed/kernel/trace/ftrace.c:3041.
+
+    A write-only open of set_ftrace_filter (flag FTRACE_ITER_FILTER) or
+    set_ftrace_notrace; ``trunc`` is O_TRUNC (``>``, not ``>>``).  The
+    iterator is (ops, flag, hash, pending buffer); None for -ENODEV.
+    """
+    k.ftrace_ops_init(ops)
+    if k.ftrace_disabled:
+        return None
+    which = "notrace_hash" if flag & FTRACE_ITER_NOTRACE else "filter_hash"
+    hash = ftrace_hash() if trunc else ftrace_hash(getattr(ops, which).ips)
+    return ftrace_iterator(ops, flag, hash)
+
+
+def ftrace_process_regex(k, hash, buff, enable):
+    """ftrace_process_regex() at linux-3.17.0+seed/kernel/trace/ftrace.c:3657.
+
+    ``func`` or ``func:command``; the one command modelled is traceon
+    (trace_functions.c's traceon_probe_ops).
+    """
+    func, sep, command = buff.partition(":")
+    if not sep:
+        if not k.ftrace_match_records(hash, func):
+            return -EINVAL
+        return 0
+    if command == "traceon":
+        return k.ftrace_trace_probe_callback(k.traceon_probe_ops, func, enable)
+    return -EINVAL
+
+
+def ftrace_regex_write(k, iter_, buf):
+    """ftrace_regex_write() at linux-3.17.0+seed/kernel/trace/ftrace.c:3693.
+
+    One write(): a token followed by white space is processed now, the
+    last one without is left in the parser for release.
+    """
+    if k.ftrace_disabled:
+        return -ENODEV
+    tokens = buf.split()
+    if not tokens:
+        return 0
+    complete = tokens if buf[-1].isspace() else tokens[:-1]
+    iter_.parser = "" if buf[-1].isspace() else tokens[-1]
+    for token in complete:
+        ret = k.ftrace_process_regex(iter_.hash, token, iter_.flag & FTRACE_ITER_FILTER)
+        if ret < 0:
+            return ret
+    return len(buf)
+
+
+def ftrace_regex_release(k, iter_):
+    """ftrace_regex_release() at linux-3.17.0+seed/kernel/trace/ftrace.c:4019.
+
+    The token left in the parser is matched, then the iterator's hash is
+    moved into the ops and the code updated.
+    """
+    if iter_.parser:
+        k.ftrace_match_records(iter_.hash, iter_.parser)
+    filter_hash = int(bool(iter_.flag & FTRACE_ITER_FILTER))
+    dst_attr = "filter_hash" if filter_hash else "notrace_hash"
+    ret = k.ftrace_hash_move(iter_.ops, filter_hash, dst_attr, iter_.hash)
+    if not ret:
+        k.ftrace_ops_update_code(iter_.ops)
+    return 0
 
 
 # ---------------------------------------------------------------- filters
@@ -1274,10 +1858,10 @@ MATCH_FULL, MATCH_FRONT_ONLY, MATCH_MIDDLE_ONLY, MATCH_END_ONLY = range(4)
 
 
 def filter_parse_regex(k, buff):
-    """filter_parse_regex() (kernel/trace/trace_events_filter.c): (type, search, not).
+    """filter_parse_regex(): (type, search, not) of a filter pattern.
 
-    Not in the reference trees; cited where ftrace.c calls it, match_records()
-    at linux-3.17.0+seed/kernel/trace/ftrace.c:3203.  A leading '!' negates;
+    C outside the reference: kernel/trace/trace_events_filter.c; its caller
+    is match_records() at linux-3.17.0+seed/kernel/trace/ftrace.c:3203.  A leading '!' negates;
     only a leading '*' and the first later '*' count, which cuts the pattern
     there: 'f*o' matches every name starting with 'f'.  '?' and '[' are
     literal.
@@ -1444,8 +2028,8 @@ def ftrace_ops_update_code(k, ops):
             return
 
 
-def ftrace_set_hash(k, ops, buf, reset, enable):
-    """ftrace_set_hash(): edit ops' filter (enable=1) or notrace hash with buf.
+def ftrace_set_hash(k, ops, buf, reset, enable, ip=0, remove=0):
+    """ftrace_set_hash(): edit ops' filter (enable=1) or notrace hash with buf or ip.
 
     ftrace_set_hash() at linux-3.17.0+seed/kernel/trace/ftrace.c:3771.
     """
@@ -1457,6 +2041,10 @@ def ftrace_set_hash(k, ops, buf, reset, enable):
         hash.ips.clear()
     if buf and not k.ftrace_match_records(hash, buf):
         return -EINVAL
+    if ip:
+        ret = k.ftrace_match_addr(hash, ip, remove)
+        if ret < 0:
+            return ret
     ret = k.ftrace_hash_move(ops, enable, dst_attr, hash)
     if not ret:
         k.ftrace_ops_update_code(ops)

@@ -14,6 +14,7 @@ text_ip_addr(), which have no effect on one emulated CPU with writable text.
 
 import struct
 
+from model import fixes
 from model.include.linux.ftrace import (
     FTRACE_OPS_FL_ALLOC_TRAMP,
     FTRACE_OPS_FL_SAVE_REGS,
@@ -32,37 +33,58 @@ FTRACE_RETFUNC_DEPTH = 50
 
 
 def ftrace_arch_code_modify_prepare(k):
-    """ftrace_arch_code_modify_prepare(): make text writable; emulated text always is."""
+    """ftrace_arch_code_modify_prepare(): make text writable; emulated text always is.
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:34
+    """
     return 0
 
 
 def ftrace_arch_code_modify_post_process(k):
-    """ftrace_arch_code_modify_post_process(): text back to read-only; nothing to do."""
+    """ftrace_arch_code_modify_post_process(): text back to read-only; nothing to do.
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:41
+    """
     return 0
 
 
 def ftrace_calc_offset(k, ip, addr):
-    """ftrace_calc_offset(): (int)(addr - ip), truncated to 32 bits as the C cast does."""
+    """ftrace_calc_offset(): (int)(addr - ip), truncated to 32 bits as the C cast does.
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:56
+    """
     return (addr - ip) & 0xFFFFFFFF
 
 
 def ftrace_call_replace(k, ip, addr):
-    """ftrace_call_replace(): ``call addr`` as placed at ip (e8 rel32)."""
+    """ftrace_call_replace(): ``call addr`` as placed at ip (e8 rel32).
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:61
+    """
     return b"\xe8" + struct.pack("<I", k.ftrace_calc_offset(ip + MCOUNT_INSN_SIZE, addr))
 
 
 def ftrace_jmp_replace(k, ip, addr):
-    """ftrace_jmp_replace(): ``jmp addr`` as placed at ip (e9 rel32)."""
+    """ftrace_jmp_replace(): ``jmp addr`` as placed at ip (e9 rel32).
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:649
+    """
     return b"\xe9" + struct.pack("<I", k.ftrace_calc_offset(ip + MCOUNT_INSN_SIZE, addr))
 
 
 def ftrace_nop_replace(k):
-    """ftrace_nop_replace(): ideal_nops[NOP_ATOMIC5]."""
+    """ftrace_nop_replace(): ideal_nops[NOP_ATOMIC5].
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:97
+    """
     return IDEAL_NOP5
 
 
 def ftrace_modify_code_direct(k, ip, old_code, new_code):
-    """ftrace_modify_code_direct(): check the 5 bytes at ip, then write new_code at once."""
+    """ftrace_modify_code_direct(): check the 5 bytes at ip, then write new_code at once.
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:103
+    """
     replaced = k.emu.probe_read(ip, MCOUNT_INSN_SIZE)
     if replaced is None:
         return -EFAULT
@@ -74,7 +96,12 @@ def ftrace_modify_code_direct(k, ip, old_code, new_code):
 
 
 def ftrace_make_nop(k, mod, rec, addr):
-    """ftrace_make_nop(): only the boot/module-load conversion of the mcount call."""
+    """ftrace_make_nop(): only the boot/module-load conversion of the mcount call.
+
+    The C warns with WARN_ONCE; the model warns on every misuse.
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:137
+    """
     old = k.ftrace_call_replace(rec.ip, addr)
     new = k.ftrace_nop_replace()
     if addr == k.emu.sym["mcount"]:
@@ -84,26 +111,38 @@ def ftrace_make_nop(k, mod, rec, addr):
 
 
 def ftrace_make_call(k, rec, addr):
-    """ftrace_make_call(): nop -> call, directly (module load only)."""
+    """ftrace_make_call(): nop -> call, directly (module load only).
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:162
+    """
     old = k.ftrace_nop_replace()
     new = k.ftrace_call_replace(rec.ip, addr)
     return k.ftrace_modify_code_direct(rec.ip, old, new)
 
 
 def ftrace_modify_call(k, rec, old_addr, addr):
-    """ftrace_modify_call(): never called on x86 (it overrides ftrace_replace_code)."""
+    """ftrace_modify_call(): never called on x86 (it overrides ftrace_replace_code).
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:219
+    """
     k.WARN_ON(True, "ftrace_modify_call")
     return -EINVAL
 
 
 def update_ftrace_func(k, ip, new):
-    """update_ftrace_func(): replace the 5 bytes at ip, whatever they are, via breakpoint."""
+    """update_ftrace_func(): replace the 5 bytes at ip, whatever they are, via breakpoint.
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:228
+    """
     old = k.emu.read(ip, MCOUNT_INSN_SIZE)
     return k.ftrace_modify_code(ip, old, new)
 
 
 def ftrace_update_ftrace_func(k, func):
-    """ftrace_update_ftrace_func(): point ftrace_call, then ftrace_regs_call, at func."""
+    """ftrace_update_ftrace_func(): point ftrace_call, then ftrace_regs_call, at func.
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:249
+    """
     ip = k.emu.sym["ftrace_call"]
     ret = k.update_ftrace_func(ip, k.ftrace_call_replace(ip, func))
     if not ret:
@@ -113,12 +152,18 @@ def ftrace_update_ftrace_func(k, func):
 
 
 def ftrace_write(k, ip, val):
-    """ftrace_write(): probe_kernel_write of len(val) bytes."""
+    """ftrace_write(): probe_kernel_write of len(val) bytes.
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:299
+    """
     return 0 if k.emu.probe_write(ip, val) else -EPERM
 
 
 def add_break(k, ip, old):
-    """add_break(): verify the 5 bytes at ip are ``old``, then write int3 over the first."""
+    """add_break(): verify the 5 bytes at ip are ``old``, then write int3 over the first.
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:309
+    """
     replaced = k.emu.probe_read(ip, MCOUNT_INSN_SIZE)
     if replaced is None:
         return -EFAULT
@@ -128,17 +173,26 @@ def add_break(k, ip, old):
 
 
 def add_brk_on_call(k, rec, addr):
-    """add_brk_on_call(): breakpoint on a site that calls addr."""
+    """add_brk_on_call(): breakpoint on a site that calls addr.
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:324
+    """
     return k.add_break(rec.ip, k.ftrace_call_replace(rec.ip, addr))
 
 
 def add_brk_on_nop(k, rec):
-    """add_brk_on_nop(): breakpoint on a site that holds the nop."""
+    """add_brk_on_nop(): breakpoint on a site that holds the nop.
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:335
+    """
     return k.add_break(rec.ip, k.ftrace_nop_replace())
 
 
 def add_breakpoints(k, rec, enable):
-    """add_breakpoints(): pass 1 for one record."""
+    """add_breakpoints(): pass 1 for one record.
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:344
+    """
     ftrace_addr = k.ftrace_get_addr_curr(rec)
     ret = k.ftrace_test_record(rec, enable)
     if ret == FTRACE_UPDATE_MAKE_CALL:
@@ -149,7 +203,10 @@ def add_breakpoints(k, rec, enable):
 
 
 def remove_breakpoint(k, rec):
-    """remove_breakpoint(): on error, put back whichever instruction the tail matches."""
+    """remove_breakpoint(): on error, put back whichever instruction the tail matches.
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:377
+    """
     ip = rec.ip
     ins = k.emu.probe_read(ip, MCOUNT_INSN_SIZE)
     if ins is None:
@@ -167,22 +224,34 @@ def remove_breakpoint(k, rec):
 
 
 def add_update_code(k, ip, new):
-    """add_update_code(): write the 4 bytes after the breakpoint."""
+    """add_update_code(): write the 4 bytes after the breakpoint.
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:424
+    """
     return k.ftrace_write(ip + 1, new[1:])
 
 
 def add_update_call(k, rec, addr):
-    """add_update_call()."""
+    """add_update_call().
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:432
+    """
     return k.add_update_code(rec.ip, k.ftrace_call_replace(rec.ip, addr))
 
 
 def add_update_nop(k, rec):
-    """add_update_nop()."""
+    """add_update_nop().
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:441
+    """
     return k.add_update_code(rec.ip, k.ftrace_nop_replace())
 
 
 def add_update(k, rec, enable):
-    """add_update(): pass 2 for one record."""
+    """add_update(): pass 2 for one record.
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:450
+    """
     ret = k.ftrace_test_record(rec, enable)
     ftrace_addr = k.ftrace_get_addr_new(rec)
     if ret in (FTRACE_UPDATE_MODIFY_CALL, FTRACE_UPDATE_MAKE_CALL):
@@ -193,17 +262,26 @@ def add_update(k, rec, enable):
 
 
 def finish_update_call(k, rec, addr):
-    """finish_update_call(): replace the breakpoint by the call's first byte."""
+    """finish_update_call(): replace the breakpoint by the call's first byte.
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:476
+    """
     return k.ftrace_write(rec.ip, k.ftrace_call_replace(rec.ip, addr)[:1])
 
 
 def finish_update_nop(k, rec):
-    """finish_update_nop(): replace the breakpoint by the nop's first byte."""
+    """finish_update_nop(): replace the breakpoint by the nop's first byte.
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:486
+    """
     return k.ftrace_write(rec.ip, k.ftrace_nop_replace()[:1])
 
 
 def finish_update(k, rec, enable):
-    """finish_update(): pass 3 for one record; commits the record's new state."""
+    """finish_update(): pass 3 for one record; commits the record's new state.
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:496
+    """
     ret = k.ftrace_update_record(rec, enable)
     ftrace_addr = k.ftrace_get_addr_new(rec)
     if ret in (FTRACE_UPDATE_MODIFY_CALL, FTRACE_UPDATE_MAKE_CALL):
@@ -214,23 +292,32 @@ def finish_update(k, rec, enable):
 
 
 def run_sync(k):
-    """run_sync(): sync_core on every CPU; nothing to do on one emulated CPU."""
+    """run_sync(): sync_core on every CPU; nothing to do on one emulated CPU.
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:527
+    """
 
 
 def ftrace_replace_code(k, enable):
-    """ftrace_replace_code() (x86): three breakpoint passes over all records.
+    """ftrace_replace_code() (x86): three breakpoint passes over the records.
 
-    for_ftrace_rec_iter() is ``for rec in k.ftrace_rec_iter_start()`` (the
-    core's iterator yields the records).
+    for_ftrace_rec_iter() at linux-3.17.0+seed/include/linux/ftrace.h:386 is
+    ``for rec in k.ftrace_rec_iter_start()``: each pass, and the clean-up
+    after a failure, asks the core for the records afresh, and every record
+    it yields goes through the pass's step, IGNORE ones included (each step
+    asks ftrace_get_addr_curr() or _new() for the record whatever it is to
+    do, as the C does).  ``count`` counts pass 1 only, as the C's does.
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:539
     """
     rec = None
     count = 0
     passes = (
-        ("adding breakpoints", k.add_breakpoints),
-        ("updating code", k.add_update),
-        ("removing breakpoints", k.finish_update),
+        ("adding breakpoints", k.add_breakpoints, 1),
+        ("updating code", k.add_update, 0),
+        ("removing breakpoints", k.finish_update, 0),
     )
-    for report, step in passes:
+    for report, step, counted in passes:
         for rec in k.ftrace_rec_iter_start():
             ret = step(rec, enable)
             if ret:
@@ -241,12 +328,15 @@ def ftrace_replace_code(k, enable):
                         k.warn("BUG", "remove_breakpoint failed in ftrace_replace_code")
                 k.run_sync()
                 return
-            count += 1
+            count += counted
         k.run_sync()
 
 
 def ftrace_modify_code(k, ip, old_code, new_code):
-    """ftrace_modify_code(): breakpoint, tail, head, for one 5-byte site."""
+    """ftrace_modify_code(): breakpoint, tail, head, for one 5-byte site.
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:600
+    """
     ret = k.add_break(ip, old_code)
     if not ret:
         k.run_sync()
@@ -264,7 +354,10 @@ def ftrace_modify_code(k, ip, old_code, new_code):
 
 
 def arch_ftrace_update_code(k, command):
-    """arch_ftrace_update_code(): ftrace_modify_all_code (under modifying_ftrace_code)."""
+    """arch_ftrace_update_code(): ftrace_modify_all_code (under modifying_ftrace_code).
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:634
+    """
     k.ftrace_modify_all_code(command)
 
 
@@ -272,23 +365,34 @@ def ftrace_dyn_arch_init(k):
     """ftrace_dyn_arch_init(): returns 0.
 
     The model also binds the C function the emulated ftrace_graph_caller calls.
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:644
     """
     k.emu.c_functions["prepare_ftrace_return"] = k.prepare_ftrace_return
     return 0
 
 
 def alloc_tramp(k, size):
-    """alloc_tramp(): module_alloc(size)."""
+    """alloc_tramp(): module_alloc(size).
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:669
+    """
     return k.module_alloc(size)
 
 
 def tramp_free(k, tramp):
-    """tramp_free(): module_free(NULL, tramp)."""
+    """tramp_free(): module_free(NULL, tramp).
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:673
+    """
     k.module_free(None, tramp)
 
 
 def create_trampoline(k, ops):
-    """create_trampoline() (the seed): copy the caller, add jmp and ops pointer, aim the op load."""
+    """create_trampoline() (the seed): copy the caller, add jmp and ops pointer, aim the op load.
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:710
+    """
     emu = k.emu
     if ops.flags & FTRACE_OPS_FL_SAVE_REGS:
         start_offset = emu.sym["ftrace_regs_caller"]
@@ -333,7 +437,10 @@ def create_trampoline(k, ops):
 
 
 def arch_ftrace_update_trampoline(k, ops):
-    """arch_ftrace_update_trampoline() (the seed): create if needed, then call ops->func."""
+    """arch_ftrace_update_trampoline() (the seed): create if needed, then call ops->func.
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:784
+    """
     if ops.trampoline:
         if not ops.flags & FTRACE_OPS_FL_ALLOC_TRAMP:
             return
@@ -351,24 +458,39 @@ def arch_ftrace_update_trampoline(k, ops):
         start_offset, call_offset = sym["ftrace_caller"], sym["ftrace_call"]
 
     ip = ops.trampoline + call_offset - start_offset
-    new = k.ftrace_call_replace(ip, ops.func)
+    if k.fixed(fixes.TRAMP_RECURSION):
+        # arch_ftrace_update_trampoline() at linux-3.19.8/arch/x86/kernel/ftrace.c:819
+        # calls what ftrace_ops_get_func() says
+        func = k.ftrace_ops_get_func(ops)
+    else:
+        func = ops.func
+    new = k.ftrace_call_replace(ip, func)
     ret = k.update_ftrace_func(ip, new)
     k.WARN_ON(ret, "arch_ftrace_update_trampoline: update_ftrace_func failed")
 
 
 def ftrace_mod_jmp(k, ip, func):
-    """ftrace_mod_jmp(): turn the 5 bytes at ip into ``jmp func``."""
+    """ftrace_mod_jmp(): turn the 5 bytes at ip into ``jmp func``.
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:832
+    """
     return k.update_ftrace_func(ip, k.ftrace_jmp_replace(ip, func))
 
 
 def ftrace_enable_ftrace_graph_caller(k):
-    """ftrace_enable_ftrace_graph_caller(): ftrace_graph_call jumps to ftrace_graph_caller."""
+    """ftrace_enable_ftrace_graph_caller(): ftrace_graph_call jumps to ftrace_graph_caller.
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:841
+    """
     sym = k.emu.sym
     return k.ftrace_mod_jmp(sym["ftrace_graph_call"], sym["ftrace_graph_caller"])
 
 
 def ftrace_disable_ftrace_graph_caller(k):
-    """ftrace_disable_ftrace_graph_caller(): ftrace_graph_call jumps to ftrace_stub."""
+    """ftrace_disable_ftrace_graph_caller(): ftrace_graph_call jumps to ftrace_stub.
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:848
+    """
     sym = k.emu.sym
     return k.ftrace_mod_jmp(sym["ftrace_graph_call"], sym["ftrace_stub"])
 
@@ -378,9 +500,13 @@ def prepare_ftrace_return(k, parent, self_addr, frame_pointer):
 
     Entered from the emulated ftrace_graph_caller.  ftrace_graph_entry is
     ``k.emu.graph_entry_hook`` (None: the stub, which declines) and
-    ftrace_push_return_trace pushes on ``k.emu.ret_stack`` (-EBUSY when
-    FTRACE_RETFUNC_DEPTH deep).  The graph-dead and pause checks are not
-    modelled.
+    ftrace_push_return_trace() at
+    linux-3.17.0+seed/kernel/trace/trace_functions_graph.c:116 pushes on
+    ``k.emu.ret_stack`` (-EBUSY when FTRACE_RETFUNC_DEPTH deep).  The
+    graph-dead and pause checks are not modelled, nor the ftrace_graph_stop()
+    the C calls before its WARN_ON on a fault.
+
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:861
     """
     emu = k.emu
     old = emu.probe_read(parent, 8)

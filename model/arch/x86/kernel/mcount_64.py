@@ -41,7 +41,10 @@ _PSEUDO = re.compile(r"^\s*(ENTRY|GLOBAL|CALL32|JMP32|RIPREL)\s+(\w+):?\s*(.*)$"
 
 @dataclass(frozen=True)
 class Fixup:
-    """A rel32 or disp32 field the loader filled in: ``site`` is the instruction."""
+    """A rel32 or disp32 field the loader filled in: ``site`` is the instruction.
+
+    No C counterpart: the loader's own bookkeeping (what ld's relocations do).
+    """
 
     site: int
     length: int
@@ -50,7 +53,12 @@ class Fixup:
 
 @dataclass(frozen=True)
 class Image:
-    """The assembled routines: ``code`` lives at ``base``; ``sym`` maps label -> address."""
+    """The assembled routines: ``code`` lives at ``base``; ``sym`` maps label -> address.
+
+    Not a C function: mcount_64.S linked, from `function_hook` at
+    linux-3.17.0+seed/arch/x86/kernel/mcount_64.S:26 to
+    `return_to_handler` at linux-3.17.0+seed/arch/x86/kernel/mcount_64.S:209.
+    """
 
     base: int
     code: bytes
@@ -59,11 +67,17 @@ class Image:
 
     @property
     def end(self):
+        """No C counterpart: the end of the image."""
         return self.base + len(self.code)
 
 
 def _build_lines(fentry):
-    """The source with the other build's FENTRY:/MCOUNT: lines dropped."""
+    """The source with the other build's FENTRY:/MCOUNT: lines dropped.
+
+    Not a C function: cpp's choice of build, as `function_hook` at
+    linux-3.17.0+seed/arch/x86/kernel/mcount_64.S:19 (the
+    CC_USING_FENTRY define) makes it.
+    """
     keep, drop = ("FENTRY:", "MCOUNT:") if fentry else ("MCOUNT:", "FENTRY:")
     out = []
     for line in SOURCE.read_text().splitlines():
@@ -77,11 +91,15 @@ def _build_lines(fentry):
 
 
 def _strip_comments(text):
+    """No C counterpart: the loader's reading of the dialect."""
     return re.sub(r"/\*.*?\*/", "", text, flags=re.S)
 
 
 def _pieces(lines):
-    """Split into (prelude, [items]); an item is ('asm', text) or a pseudo-op tuple."""
+    """Split into (prelude, [items]); an item is ('asm', text) or a pseudo-op tuple.
+
+    No C counterpart: the loader's reading of the dialect.
+    """
     text = _strip_comments("\n".join(lines)).splitlines()
     first = next(i for i, ln in enumerate(text) if ln.strip().startswith("ENTRY "))
     prelude = "\n".join(text[:first])
@@ -102,6 +120,7 @@ def _pieces(lines):
 
 
 def _asm(ks, prelude, text, addr):
+    """No C counterpart: keystone, one piece at a time."""
     encoding, _ = ks.asm(prelude + "\n" + text, addr)
     if not encoding:
         raise ValueError(f"keystone produced nothing for:\n{text}")
@@ -115,6 +134,22 @@ def assemble(fentry, externs):
     ``externs`` is a tuple of (name, address) for the symbols the routines
     reference outside themselves (function_trace_op, prepare_ftrace_return,
     ftrace_return_to_handler).  Cached: keystone runs once per process and build.
+
+    Not a C function: cpp, GNU as and ld for the labels of mcount_64.S the C uses:
+    `function_hook` at linux-3.17.0+seed/arch/x86/kernel/mcount_64.S:26,
+    `ftrace_caller` at linux-3.17.0+seed/arch/x86/kernel/mcount_64.S:51,
+    `ftrace_call` at linux-3.17.0+seed/arch/x86/kernel/mcount_64.S:56,
+    `ftrace_caller_end` at linux-3.17.0+seed/arch/x86/kernel/mcount_64.S:65,
+    `ftrace_return` at linux-3.17.0+seed/arch/x86/kernel/mcount_64.S:67,
+    `ftrace_graph_call` at linux-3.17.0+seed/arch/x86/kernel/mcount_64.S:70,
+    `ftrace_stub` at linux-3.17.0+seed/arch/x86/kernel/mcount_64.S:74,
+    `ftrace_regs_caller` at linux-3.17.0+seed/arch/x86/kernel/mcount_64.S:78,
+    `ftrace_regs_call` at linux-3.17.0+seed/arch/x86/kernel/mcount_64.S:109,
+    `ftrace_regs_caller_end` at linux-3.17.0+seed/arch/x86/kernel/mcount_64.S:141,
+    `ftrace_graph_caller` at linux-3.17.0+seed/arch/x86/kernel/mcount_64.S:189,
+    `return_to_handler` at linux-3.17.0+seed/arch/x86/kernel/mcount_64.S:209,
+    and the two op_ptr labels, from `ftrace_caller_setup` at
+    linux-3.17.0+seed/arch/x86/kernel/mcount_64.S:31 (a macro).
     """
     ks = Ks(KS_ARCH_X86, KS_MODE_64)
     ks.syntax = KS_OPT_SYNTAX_ATT
@@ -151,7 +186,10 @@ def assemble(fentry, externs):
 
 
 def branch_target(insn):
-    """The absolute address a decoded e8/e9 or RIP-relative instruction reaches."""
+    """The absolute address a decoded e8/e9 or RIP-relative instruction reaches.
+
+    No C counterpart: decoding, for checks and reports.
+    """
     if insn.bytes[0] in (0xE8, 0xE9):
         return int(insn.op_str.lstrip("$*"), 16)
     disp = struct.unpack_from("<i", bytes(insn.bytes), len(insn.bytes) - 4)[0]
@@ -159,7 +197,10 @@ def branch_target(insn):
 
 
 def _check_fixups(image):
-    """Decode each loader-made field with capstone and compare with its target."""
+    """Decode each loader-made field with capstone and compare with its target.
+
+    No C counterpart: the loader checks its own work.
+    """
     md = Cs(CS_ARCH_X86, CS_MODE_64)
     for fx in image.fixups:
         off = fx.site - image.base

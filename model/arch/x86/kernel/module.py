@@ -18,6 +18,9 @@ def module_alloc(k, size):
 
     Returns the address, or 0 for NULL.  No KASLR load offset
     (CONFIG_RANDOMIZE_BASE is off in the modelled configuration).
+
+    C outside the reference: arch/x86/kernel/module.c.  ftrace's caller is
+    alloc_tramp() at linux-3.17.0+seed/arch/x86/kernel/ftrace.c:669.
     """
     emu = k.emu
     pages = -(-size // PAGE_SIZE) * PAGE_SIZE
@@ -36,7 +39,11 @@ def module_alloc(k, size):
 
 
 def module_free(k, mod, module_region):
-    """module_free() (kernel/module.c, the weak default x86 uses): vfree(module_region)."""
+    """module_free() (kernel/module.c, the weak default x86 uses): vfree(module_region).
+
+    C outside the reference: kernel/module.c.  ftrace's caller is tramp_free() at
+    linux-3.17.0+seed/arch/x86/kernel/ftrace.c:673.
+    """
     if not module_region:
         return
     if module_region not in k.emu.modules:

@@ -1,6 +1,6 @@
 """Cost of one emulated traced call through a trampoline: Emu.call vs bare unicorn.
 
-    python -m properties.bench_emulation [--calls N]
+    python -m tramproof.bench_emulation [--calls N]
 
 Builds a kernel (fentry build), gives an ops with SAVE_REGS a trampoline,
 points a traced function's site at it, and times Emu.call (recording the

@@ -11,10 +11,11 @@ shared graph_ops hash, on a kernel without graph_ops) is not real on K.
 from functools import cache
 from pathlib import Path
 
+import properties
 from model import fixes
-from properties.replay import replay
+from tramproof.replay import replay
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(properties.__file__).parent / "golden"
 BASES = ("as-posted", "3.17.0+seed")
 
 

@@ -6,10 +6,7 @@
     tramproof replay REPORT [--kernel K]   replay a report (or a golden program)
     tramproof bench [--json] [--plot FILE] speed and scale figures
 
-Exit codes: 0 the `fixed` kernel (or every kernel asked for, when `fixed`
-is not among them) passed every scenario, the fuzz found nothing, or the
-replayed program held; 1 a failure; 2 bad usage or bad input; 3 a fuzz
-stopped by SIGINT or SIGTERM (reports of what it found are written).
+Exit codes: tramproof.exits (printed by --help).
 """
 
 import argparse
@@ -17,15 +14,17 @@ import os
 import sys
 from pathlib import Path
 
+import properties
 from model import fixes
-from properties import bench, profiles, report
-from properties import fuzz as fuzzing
-from properties.database import DatabaseError, open_database
-from properties.replay import ReplayError, replay
 from properties.scenarios import SCENARIOS, run
 from properties.variant import VariantError, load_variant
+from tramproof import bench, exits, profiles, report
+from tramproof import fuzz as fuzzing
+from tramproof.database import DatabaseError, open_database
+from tramproof.fuzz import variant_record
+from tramproof.replay import ReplayError, replay
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(properties.__file__).parent / "golden"
 
 SEED = "c7e999f1d2a78dba"
 KERNEL_HELP = "as-posted, 3.17.0+seed or fixed, then +<fix id> or -<fix id> any number of times"
@@ -75,7 +74,7 @@ def bugs(args, out):
     """The catalogue: id, where the fix comes from, whether the bug is real on as-posted
     and on 3.17.0+seed (measured by replaying its golden program), shrunk length,
     title, and the C reasoning."""
-    from properties.reality import BASES, real_on
+    from tramproof.reality import BASES, real_on
 
     for fix in fixes.CATALOGUE:
         if fix.unreachable_because:
@@ -96,18 +95,25 @@ def replay_program(args, out):
         text = Path(args.program).read_text()
     except (OSError, UnicodeDecodeError) as e:
         raise ReplayError(f"cannot read {args.program}: {getattr(e, 'strerror', e)}") from None
-    written_on, steps, invariant = report.read(text)
-    kernel = args.kernel or written_on or "fixed"
+    recorded = report.read(text)
+    kernel = args.kernel or recorded.kernel or "fixed"
     fixes.kernel_fixes(kernel)
+    if recorded.variant and not args.variant:
+        raise ReplayError(
+            f"{args.program} was found with the variant {recorded.variant['path']} "
+            f"(sha256 {recorded.variant['sha256'][:16]}...): replay it with --variant FILE"
+        )
     overrides = load_variant(args.variant) if args.variant else None
-    found = replay(kernel, steps, overrides)
     on = kernel + (f" with {args.variant}" if args.variant else "")
+    if recorded.variant and variant_record(args.variant)["sha256"] != recorded.variant["sha256"]:
+        on += " (not the variant it was found with)"
+    found = replay(kernel, recorded.steps, overrides)
     if found is None:
-        out.write(f"{on}: the {len(steps)} steps hold\n")
-        return 0
+        out.write(f"{on}: the {len(recorded.steps)} steps hold\n")
+        return exits.OK
     failure, at = found
-    out.write(f"{on}: fails at step {at} of {len(steps)}: {failure}\n")
-    return 1
+    out.write(f"{on}: fails at step {at} of {len(recorded.steps)}: {failure}\n")
+    return exits.FAILED
 
 
 def fuzz(args, out):
@@ -117,9 +123,8 @@ def fuzz(args, out):
         load_variant(args.variant)
     if args.workers < 1:
         raise ValueError("--workers must be at least 1")
-    for name, value in (("--minutes", args.minutes), ("--examples", args.examples)):
-        if value is not None and value <= 0:
-            raise ValueError(f"{name} must be positive")
+    fuzzing.check_budget(args.minutes, args.examples)
+    fuzzing.check_report_dir(args.report_dir)
     profile = profiles.load(os.environ.get("HYPOTHESIS_PROFILE") or "ci")
     db = None if args.db == "none" else args.db
     open_database(db, warn=lambda w: None)  # refuse a database that cannot be used, now
@@ -127,6 +132,7 @@ def fuzz(args, out):
         kernel=args.kernel,
         variant=args.variant,
         variant_digest=fuzzing.variant_digest(args.variant),
+        variant_record=variant_record(args.variant),
         seed=fuzzing.new_seed() if args.seed is None else args.seed,
         examples=args.examples,
         minutes=args.minutes if args.minutes or args.examples else 5,
@@ -139,18 +145,32 @@ def fuzz(args, out):
     return fuzzing.fuzz(config, out)
 
 
-def main(argv=None, out=sys.stdout):
-    parser = argparse.ArgumentParser(prog="tramproof", description=__doc__.splitlines()[0])
+def command_line():
+    """The parser of the command line."""
+    parser = argparse.ArgumentParser(
+        prog="tramproof",
+        description=__doc__.splitlines()[0],
+        epilog=exits.HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"tramproof {report.version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("scenarios", help="run the hand-written scenarios and print a verdict")
     p.add_argument(
         "--kernel",
         action="append",
-        help="as-posted, 3.17.0+seed, fixed, then +<fix id> or -<fix id> (repeatable; default: as-posted, 3.17.0+seed and fixed)",
+        help="as-posted, 3.17.0+seed, fixed, then +<fix id> or -<fix id> (repeatable;"
+        " default: as-posted, 3.17.0+seed and fixed)",
     )
     p.set_defaults(run=scenarios)
     sub.add_parser("bugs", help="list the catalogue of known bugs").set_defaults(run=bugs)
-    p = sub.add_parser("fuzz", help="run the state machine for a budget and report failures")
+    p = sub.add_parser(
+        "fuzz",
+        help="run the state machine for a budget and report failures",
+        description="Run the state machine for a budget and report failures.",
+        epilog=exits.HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--kernel", default="as-posted", help=KERNEL_HELP + " (default as-posted)")
     p.add_argument("--variant", metavar="FILE", help="functions replacing model functions")
     p.add_argument("--minutes", type=float, help="time budget (default 5 without --examples)")
@@ -165,18 +185,28 @@ def main(argv=None, out=sys.stdout):
     )
     p.add_argument("--report-dir", default="tramproof-reports", help="where reports go")
     p.set_defaults(run=fuzz)
-    p = sub.add_parser("replay", help="replay a report or program; exit 1 if it still fails")
+    p = sub.add_parser(
+        "replay",
+        help="replay a report or program; exit 1 if it still fails",
+        description="Replay a report or program: exit 1 while it fails, 0 once it holds.",
+        epilog=exits.HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("program", help="a report (.txt or .json) or a golden program")
     p.add_argument("--kernel", help=KERNEL_HELP + " (default: the report's, else fixed)")
     p.add_argument("--variant", metavar="FILE", help="functions replacing model functions")
     p.set_defaults(run=replay_program)
     bench.add_arguments(sub.add_parser("bench", help="speed and scale figures (see README)"))
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv=None, out=sys.stdout):
+    args = command_line().parse_args(argv)
     try:
         return args.run(args, out)
     except (ValueError, ReplayError, VariantError, DatabaseError) as e:
         print(f"tramproof: {e}", file=sys.stderr)
-        return 2
+        return exits.USAGE
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from properties.machine import FtraceMachine
-from properties.replay import minimize
+from tramproof.replay import minimize
 
 # Derandomized, so that a hunt is the same run every time, byte for byte.
 # Hypothesis only finds: the program it prints is then cut down by replaying

@@ -1,7 +1,7 @@
 """Replay a program written in kernel words, and cut it down to the steps that matter.
 
 A program is the list of step lines the state machine prints with a failure
-(``register_ftrace_function(kprobe)``, ``echo 0 > /proc/sys/kernel/ftrace_enabled``,
+(``register_ftrace_function(regs_ops)``, ``echo 0 > /proc/sys/kernel/ftrace_enabled``,
 ...).  Replaying runs each step on a fresh machine and every invariant after
 it, as hypothesis does.
 """
@@ -26,6 +26,11 @@ GRAMMAR = [
     (r"unregister_ftrace_graph\(\)", "graph_off"),
     (r"(ftrace_set_filter|ftrace_set_notrace)\((\w+), (NULL|'[^']*'), reset=([01])\)", "filter"),
     (r"echo ([01]) > /proc/sys/kernel/ftrace_enabled", "sysctl"),
+    (r"(perf_ftrace_function_\w+)\(perf\)", "perf"),
+    (rf"(arm|disarm)_kprobe_ftrace\((\w+)\){FAILS}", "kprobe"),
+    (r"echo '(!?)([\w*]+):traceon' >> set_ftrace_filter", "probe"),
+    (r"echo '([^']*)' (>>?) set_ftrace_(filter|notrace)", "tracefs"),
+    (r"(\w+)'s callback calls (\w+)", "calls"),
     (rf"insmod mod(\d+){FAILS}", "insmod"),
     (r"rmmod mod(\d+)", "rmmod"),
 ]
@@ -71,6 +76,32 @@ def take(m, line):
         m.do_set_filter(
             ops, "" if buf == "NULL" else buf[1:-1], reset == "1", call == "ftrace_set_notrace"
         )
+    elif action == "perf":
+        what = {
+            "perf_ftrace_function_register": "open",
+            "perf_ftrace_function_enable": "add",
+            "perf_ftrace_function_disable": "del",
+            "perf_ftrace_function_unregister": "close",
+        }.get(g[0])
+        need(what is not None, f"no perf step {g[0]}")
+        need(users["perf"].active == (what != "open"), "not in that state")
+        need(what not in ("add", "close") or not users["perf"].enabled_here, "enabled already")
+        need(what != "del" or users["perf"].enabled_here, "not enabled")
+        m.do_perf(what)
+    elif action == "kprobe":
+        arm = g[0] == "arm"
+        need(g[1] in m.vmlinux, f"no vmlinux function {g[1]}")
+        need((g[1] in m.kprobes) != arm, "not in that state")
+        m.do_kprobe(g[1], arm, bool(g[2]))
+    elif action == "probe":
+        need(g[1] in m.vmlinux or g[1] == "f*", f"no probe pattern {g[1]}")
+        m.do_function_probe(g[1], g[0] == "!")
+    elif action == "tracefs":
+        m.do_tracefs_filter(g[0], g[1] == ">", g[2] == "notrace")
+    elif action == "calls":
+        need(g[0] in m.exp.users and g[0] != "graph", f"no user {g[0]}")
+        need(g[1] == "nothing" or g[1] in m.vmlinux, f"no vmlinux function {g[1]}")
+        m.do_callback_calls(g[0], None if g[1] == "nothing" else g[1])
     elif action == "sysctl":
         m.do_sysctl(int(g[0]))
     elif action == "insmod":
@@ -93,10 +124,21 @@ def read_program(text):
     return steps
 
 
+def crash(error):
+    """A failure's words for an exception the kernel's code raised (an oops, in kernel terms)."""
+    return f"exception: {type(error).__name__}: {error}".rstrip(": ")
+
+
+# what the kernel's code (the model, or a variant's functions) may raise: a
+# crash of the code under test, so a failure like any other; KeyboardInterrupt
+# is a stop and goes through
+CRASHES = (Exception, SystemExit, GeneratorExit)
+
+
 def first_failure(m):
     """Run every invariant, in hypothesis's order: (invariant, message) of the first
     that fails, else None.  An emulation fault is a failure of the invariant
-    whose emulated call faulted, with its own words."""
+    whose emulated call faulted, with its own words; so is any other exception."""
     for name in INVARIANTS:
         try:
             getattr(m, name)()
@@ -104,21 +146,28 @@ def first_failure(m):
             return name, str(error)
         except EmulationFault as fault:
             return name, f"emulation fault: {fault}"
+        except CRASHES as error:
+            return name, crash(error)
     return None
 
 
 def take_and_check(m, line):
     """One step and the invariants after it; (invariant, message) or None.
 
-    A step whose own emulation faults fails as invariant "step".
+    A step whose own emulation faults, or whose code raises, fails as
+    invariant "step".
     """
     if line is not None:
         try:
             take(m, line)
+        except ReplayError:
+            raise
         except AssertionError as error:
             return "step", str(error)
         except EmulationFault as fault:
             return "step", f"emulation fault: {fault}"
+        except CRASHES as error:
+            return "step", crash(error)
     return first_failure(m)
 
 
@@ -134,6 +183,10 @@ def replay(kernel, steps, overrides=None):
         if failed:
             return failed[1].splitlines()[0], number
     return None
+
+
+def is_crash(message):
+    return message.startswith("exception: ")
 
 
 def deletions(n):
@@ -164,9 +217,10 @@ def minimize(kernel, steps, overrides=None, stop=lambda: False):
             candidate = [s for i, s in enumerate(steps) if i not in cut]
             try:
                 result = replay(kernel, candidate, overrides)
-            except (ReplayError, KeyError):
+            except ReplayError:
                 continue
-            if result is not None:
+            # a crash stands in for the failure only when the failure is one
+            if result is not None and is_crash(result[0]) == is_crash(found[0]):
                 steps, found, shrinking = candidate[: result[1]], result, True
                 break
     return steps, found[0]

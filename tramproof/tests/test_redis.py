@@ -5,6 +5,7 @@ Runs against a real redis-server on a free loopback port, started here
 developer's machine and fail in CI, where it must be there.
 """
 
+import contextlib
 import io
 import json
 import os
@@ -16,13 +17,14 @@ import time
 import pytest
 
 from model import fixes
-from properties.cli import main
+from tramproof.cli import main
 
 KERNEL = f"fixed-{fixes.SYSCTL_ORDER}"
 
 
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory):
+@contextlib.contextmanager
+def redis_server(workdir):
+    """(url, process) of a redis-server of its own on a free loopback port, for the block."""
     server = shutil.which("redis-server")
     if server is None:
         if os.environ.get("CI"):
@@ -31,7 +33,6 @@ def redis_url(tmp_path_factory):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
         [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", str(workdir)],
         stdout=subprocess.DEVNULL,
@@ -43,10 +44,16 @@ def redis_url(tmp_path_factory):
                 break
             except OSError:
                 time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}"
+        yield f"redis://127.0.0.1:{port}", proc
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def redis_url(tmp_path_factory):
+    with redis_server(tmp_path_factory.mktemp("redis")) as (url, _):
+        yield url
 
 
 def fuzz(tmp_path, name, *args):
@@ -72,6 +79,28 @@ def test_a_failure_one_worker_found_is_replayed_first_by_the_other(tmp_path, red
     assert code == 1, out
     assert second[0]["examples"] == 1, out  # replayed from the shared database
     assert second[0]["steps"] == first[0]["steps"]
+
+
+def test_a_server_gone_before_the_first_batch_is_no_answer(tmp_path, monkeypatch):
+    """The database answered the check, then died: no kernel failure, exit 4 with the reason."""
+    from tramproof import cli, exits
+
+    with redis_server(tmp_path) as (url, server):
+
+        def open_then_kill(spec, warn):
+            database = cli_open(spec, warn)
+            server.kill()
+            server.wait(10)
+            return database
+
+        cli_open = cli.open_database
+        monkeypatch.setattr(cli, "open_database", open_then_kill)
+        code, out, found = fuzz(tmp_path, "gone", "--seed", "2", "--examples", "50", "--db", url)
+    assert code == exits.UNANSWERED, out
+    verdict = out.splitlines()[-1]
+    assert verdict.startswith("verdict: could not answer: ") and "example database" in verdict
+    assert url in verdict
+    assert not found  # nothing reported as a failure of the kernel
 
 
 def test_an_unreachable_server_is_exit_2(tmp_path, capsys):

@@ -29,10 +29,13 @@ from model.include.linux.ftrace import (
     ftrace_rec_count,
 )
 from properties.machine import FtraceMachine
-from properties.replay import ReplayError, parse, read_program, take_and_check
 from properties.x86_checks import call_target
+from tramproof.replay import ReplayError, parse, read_program, take_and_check
 
-FORMAT = 1  # bump when a report can no longer be read by the previous reader
+# bump when a report can no longer be read by the previous reader; 2: the
+# variant, the build, sets of fixes, the plain kernel, cut short
+FORMAT = 2
+READS = (1, 2)  # a format 1 report has no variant field: it was found without one
 SEED_PATCH = "c7e999f1d2a78dba"
 TEXT_HEADER = f"tramproof report, format {FORMAT}"
 
@@ -57,8 +60,14 @@ class Report:
     message: str
     ops: list
     functions: list
-    known: list  # fix ids whose fix alone makes the program hold
+    known: list  # the smallest set of catalogued fixes that together make the program hold
     seed: object = None
+    alternatives: list = field(default_factory=list)  # other sets of that size that do too
+    searched: int = 0  # the largest size of set searched
+    variant: dict | None = None  # {"path", "sha256"} of the variant it was found with
+    build: str = ""  # the caller routines' build: fentry or mcount
+    plain: str = ""  # on a masked kernel: what the run's own kernel does with the program
+    partial: str = ""  # why the program was not cut down to the end, if it was not
     blob: str = ""
     examples: int = 0
     masked: list = field(default_factory=list)
@@ -100,7 +109,12 @@ class Report:
     def verdict(self):
         where = ", ".join(self.functions) or "no function"
         who = ", ".join(self.ops) or "no ops"
-        first = self.message.splitlines()[0]
+        lines = self.message.splitlines()
+        first = lines[0]
+        # an ftrace_bug further down says more than the warning before it
+        bug = next((line.strip() for line in lines[1:] if "ftrace_bug" in line), "")
+        if bug and "ftrace_bug" not in first:
+            first += f" (then {bug})"
         if self.fault:
             return f"emulation fault in {self.invariant} for {who} at {where}: {first[17:]}"
         return f"{self.invariant} fails for {who} at {where}: {first}"
@@ -108,9 +122,8 @@ class Report:
     # -------------------------------------------------------------- layouts
 
     def to_text(self):
-        known = (
-            "; ".join(f"{f} ({describe_fix(f)})" for f in self.known)
-            or "none: no single catalogued fix makes this program hold"
+        variant = (
+            f"{self.variant['path']} (sha256 {self.variant['sha256']})" if self.variant else "none"
         )
         lines = [
             TEXT_HEADER,
@@ -119,13 +132,18 @@ class Report:
             f"kernel:      {self.kernel}",
             f"fixes:       {', '.join(sorted(fixes.kernel_fixes(self.kernel))) or 'none'}",
             f"masked:      {', '.join(self.masked) or 'nothing'}",
+            f"variant:     {variant}",
+            f"build:       {self.build or 'unknown (not replayed)'}",
             f"hypothesis:  {self.hypothesis}",
             f"seed:        {self.seed}",
             f"examples:    {self.examples}",
             f"reproduce:   {self.blob or '-'}",
             "",
             f"verdict: {self.verdict}",
-            f"known bug: {known}",
+            describe_known(self.known, self.searched, self.error),
+            *(f"  also: {' + '.join(s)}" for s in self.alternatives),
+            *([self.plain] if self.plain else []),
+            *([f"cut short: {self.partial}"] if self.partial else []),
             "",
             f"steps ({len(self.steps)}, the last one fails):",
             *(
@@ -137,9 +155,9 @@ class Report:
             *(f"  {line}" for line in self.message.splitlines()),
             "",
             f"records before step {len(self.steps)}:",
-            *table(self.before),
+            *table(self.before, self.after),
             f"records after step {len(self.steps)}:",
-            *table(self.after),
+            *table(self.after, self.before),
             "",
             "trampolines:" if self.trampolines else "trampolines: none involved",
         ]
@@ -159,23 +177,50 @@ class Report:
 
     def to_test(self):
         steps = "".join(f"    {step!r},\n" for step in self.steps)
+        if self.known:
+            fixed = " + ".join(self.known)
+            where = (
+                f"it fails on `pytest THIS_FILE --kernel {self.kernel}` and passes on a kernel\n"
+                f"with {fixed} (`--kernel fixed`, while the catalogue has it)."
+            )
+        else:
+            where = (
+                f"no catalogued fix explains it: it fails on `--kernel {self.kernel}` and on\n"
+                "`--kernel fixed`, and passes once a kernel (or a --variant) fixes it."
+            )
+        if self.variant:
+            where += (
+                f"\nFound with the variant {self.variant['path']}: without --variant the test\n"
+                "refuses to pass."
+            )
         return f'''"""Regression test written by tramproof fuzz (report {self.slug}).
 
 {self.verdict}
 
-Found on {self.kernel}; it fails on a kernel with the bug and passes on one
-without: `pytest THIS_FILE --kernel {self.kernel}` fails, `--kernel fixed`
-passes while the fix is in the catalogue.
+Found on {self.kernel}; {where}
 """
 
-from properties.machine import CONFIG
-from properties.replay import replay
+import pytest
 
+from properties.machine import CONFIG
+from tramproof.replay import replay
+
+KERNEL = {self.kernel!r}
+VARIANT = {self.variant!r}
+BUILD = {self.build!r}
+TRAMPROOF = {self.tramproof!r}
+HYPOTHESIS = {self.hypothesis!r}
 STEPS = [
 {steps}]
 
 
 def test_{self.test_name}():
+    if VARIANT and not CONFIG.get("variant"):
+        pytest.fail(
+            f"found with the variant {{VARIANT['path']}} (sha256 {{VARIANT['sha256'][:16]}}...): "
+            "run with --variant FILE",
+            pytrace=False,
+        )
     found = replay(CONFIG["kernel"], STEPS, CONFIG["overrides"])
     assert found is None, f"step {{found[1]}} of {{len(STEPS)}}: {{found[0]}}"
 '''
@@ -185,20 +230,41 @@ def zip_notes(steps, notes):
     return zip(steps, [*notes, *[""] * (len(steps) - len(notes))], strict=False)
 
 
+def describe_known(known, searched, error=""):
+    """The "known bug" line: the set of fixes that explains the failure, or none."""
+    if error:
+        return "known bug: not searched (replay does not reproduce the failure)"
+    if not known and not searched:
+        return "known bug: not searched (the run was stopped)"
+    if not known:
+        return f"known bug: none: no set of up to {searched} catalogued fixes makes it hold"
+    if len(known) == 1:
+        return f"known bug: {known[0]} ({describe_fix(known[0])})"
+    named = "; ".join(f"{f}: {describe_fix(f)}" for f in known)
+    return f"known bugs, fixed only together: {' + '.join(known)} ({named})"
+
+
 def describe_fix(fix_id):
     fix = fixes.BY_ID[fix_id]
     return f"{fix.title}, upstream {fix.commit}" if fix.commit else fix.title
 
 
-def table(rows):
-    """Records in the shape of enabled_functions: name, count, flags, what the site calls."""
+def table(rows, beside=()):
+    """Records in the shape of enabled_functions: name, count, flags, what the site calls;
+    each column as wide as its widest cell (here and in the table ``beside``) and two."""
     if not rows:
         return ["  (none)"]
-    width = max(len("function"), *(len(r["function"]) for r in rows)) + 2
-    row = "  {:<" + str(width) + "}{:<20}{:<7}{:<34}{}"
-    out = [row.format("function", "ip", "count", "flags", "call site")]
-    out += [row.format(r["function"], r["ip"], r["count"], r["flags"], r["calls"]) for r in rows]
-    return out
+    keys = ("function", "ip", "count", "flags", "calls")
+    cells = [("function", "ip", "count", "flags", "call site")]
+    cells += [tuple(str(r[k]) for k in keys) for r in rows]
+    widths = [
+        max(len(c[i]) for c in cells + [tuple(str(r[k]) for k in keys) for r in beside]) + 2
+        for i in range(len(keys) - 1)
+    ]
+    return [
+        "  " + "".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + row[-1]
+        for row in cells
+    ]
 
 
 # ------------------------------------------------------------------ building
@@ -254,7 +320,7 @@ USER_FLAGS = (
 
 def registration(m, line):
     """For a step that registers an ops: the ops, the flags its user set and its
-    hashes as the step finds them (``kprobe [SAVE_REGS] filter={f3} notrace={}``)."""
+    hashes as the step finds them (``regs_ops [SAVE_REGS] filter={f3} notrace={}``)."""
     action, groups = parse(line)
     if action not in ("register", "function_on", "graph_on"):
         return ""
@@ -361,6 +427,7 @@ def build(kernel, steps, overrides=None, **meta):
         message=message,
         ops=ops,
         functions=functions,
+        build="fentry" if m.k.emu.fentry else "mcount",
         notes=notes,
         before=rows_before,
         after=rows_after,
@@ -389,42 +456,78 @@ def unreplayable(kernel, found, **meta):
 # ------------------------------------------------------------------ reading
 
 
-def read(text):
-    """(kernel, steps, invariant) from a text or JSON report, or from a printed program.
+@dataclass
+class Recorded:
+    """What replay needs of a report or program: kernel (None for a bare program), steps,
+    invariant, variant ({"path", "sha256"} or None)."""
 
-    ReportError for a report that cannot be parsed or was written in
-    another format; golden programs (no header) give kernel None.
+    kernel: str | None
+    steps: list
+    invariant: str | None = None
+    variant: dict | None = None
+
+
+def read(text):
+    """The Recorded of a text or JSON report, or of a printed program.
+
+    ReportError for a report that cannot be parsed, has fields of the wrong
+    type, or was written in another format.
     """
     if text.lstrip().startswith("{"):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise ReportError(f"not a tramproof report: bad JSON ({e})") from None
-        if not isinstance(data, dict) or data.get("schema") != "tramproof-report":
-            raise ReportError("not a tramproof report: no tramproof-report schema")
-        check_format(data.get("format"))
-        steps, kernel = data.get("steps"), data.get("kernel")
-        if not isinstance(steps, list) or not all(isinstance(s, str) for s in steps):
-            raise ReportError("malformed report: steps is not a list of step lines")
-        for line in steps:
-            parse(line)
-        return kernel, steps, data.get("invariant")
+        return read_json(text)
     first = text.splitlines()[0] if text.strip() else ""
     if first.startswith("tramproof report"):
         m = re.fullmatch(r"tramproof report, format (\d+)", first)
         check_format(int(m.group(1)) if m else None)
         kernel = re.search(r"(?m)^kernel:\s+(\S+)", text)
         invariant = re.search(r"(?m)^failure \((\w+)\):", text)
+        variant = re.search(r"(?m)^variant:\s+(.+) \(sha256 ([0-9a-f]{64})\)$", text)
         steps = read_program(text.split("\nfailure (")[0])
-        return (kernel and kernel.group(1)), steps, (invariant and invariant.group(1))
-    return None, read_program(text), None
+        return Recorded(
+            kernel and kernel.group(1),
+            steps,
+            invariant and invariant.group(1),
+            variant and {"path": variant.group(1), "sha256": variant.group(2)},
+        )
+    return Recorded(None, read_program(text))
+
+
+def read_json(text):
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ReportError(f"not a tramproof report: bad JSON ({e})") from None
+    except RecursionError:
+        raise ReportError("not a tramproof report: JSON nested too deeply") from None
+    if not isinstance(data, dict) or data.get("schema") != "tramproof-report":
+        raise ReportError("not a tramproof report: no tramproof-report schema")
+    check_format(data.get("format"))
+    steps, kernel, variant = data.get("steps"), data.get("kernel"), data.get("variant")
+    invariant = data.get("invariant")
+    if not isinstance(steps, list) or not all(isinstance(s, str) for s in steps):
+        raise ReportError("malformed report: steps is not a list of step lines")
+    if not steps:
+        raise ReportError("malformed report: no steps")
+    if kernel is not None and not isinstance(kernel, str):
+        raise ReportError(f"malformed report: kernel is {type(kernel).__name__}, not a name")
+    if invariant is not None and not isinstance(invariant, str):
+        raise ReportError("malformed report: invariant is not a name")
+    if variant is not None and not (
+        isinstance(variant, dict)
+        and isinstance(variant.get("path"), str)
+        and re.fullmatch(r"[0-9a-f]{64}", str(variant.get("sha256")))
+    ):
+        raise ReportError("malformed report: variant is not a path with its sha256")
+    for line in steps:
+        parse(line)
+    return Recorded(kernel, steps, invariant, variant)
 
 
 def check_format(found):
-    if found != FORMAT:
+    if found not in READS:
         raise ReportError(
-            f"report written in format {found}, this tramproof ({version()}) reads format "
-            f"{FORMAT}: replay it with the tramproof that wrote it"
+            f"report written in format {found}, this tramproof ({version()}) reads formats "
+            f"{', '.join(map(str, READS))}: replay it with the tramproof that wrote it"
         )
 
 

@@ -31,17 +31,18 @@ import unicorn
 from hypothesis import Phase, seed, settings
 from hypothesis.stateful import invariant, run_state_machine_as_test
 
+import properties
 from model import fixes
-from properties import bench_emulation
 from properties import strategies as S
 from properties.expectation import Expectation, User
-from properties.hunt import HUNT
 from properties.machine import OPS_USERS, FtraceMachine
 from properties.users import USERS
+from tramproof import bench_emulation
+from tramproof.hunt import HUNT
 
-GOLDEN = Path(__file__).parent / "golden"
+GOLDEN = Path(properties.__file__).parent / "golden"
 REACHABLE = [f.id for f in fixes.CATALOGUE if f.unreachable_because is None]
-# the ci profile (properties/profiles.py) as far as an exploration goes
+# the ci profile (tramproof/profiles.py) as far as an exploration goes
 CI_STEPS = 30
 NOOP_STEPS = 300  # at least this many steps of the no-op twin are timed
 TARGETS = {

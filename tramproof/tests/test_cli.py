@@ -2,11 +2,16 @@
 
 import io
 import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
 
 from model import fixes
-from properties.cli import GOLDEN, main
+from tramproof import exits
+from tramproof.cli import GOLDEN, command_line, main
 
 
 def test_scenarios_verdict_on_the_three_kernels():
@@ -76,3 +81,40 @@ def test_replay_refuses_a_malformed_program(tmp_path, capsys, text, message):
 def test_replay_of_a_missing_file(tmp_path, capsys):
     assert main(["replay", str(tmp_path / "absent.txt")], io.StringIO()) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_nightly_arguments_extend_the_defaults():
+    """`tox -e nightly -- --minutes 0.3` keeps the env's kernel, workers and report dir."""
+    tox = shutil.which("tox")
+    if tox is None:
+        pytest.skip("tox is not installed")
+    root = Path(__file__).parent.parent.parent
+    shown = subprocess.run(
+        [tox, "config", "-e", "nightly", "-k", "commands", "--", "--minutes", "0.3"],
+        cwd=root, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    line = next(x for x in shown.stdout.splitlines() if x.startswith("commands = "))
+    words = shlex.split(line.removeprefix("commands = "))
+    assert words[:2] == ["tramproof", "fuzz"]
+    args = command_line().parse_args(words[1:])
+    assert (args.kernel, args.workers, args.minutes) == ("fixed", 2, 0.3)
+
+
+def test_version_and_exit_codes_in_help(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"], io.StringIO())
+    assert stop.value.code == 0 and capsys.readouterr().out.startswith("tramproof ")
+    for argv in (["--help"], ["fuzz", "--help"], ["replay", "--help"]):
+        with pytest.raises(SystemExit):
+            main(argv, io.StringIO())
+        shown = capsys.readouterr().out
+        assert "exit codes:" in shown
+        for code in (exits.OK, exits.FAILED, exits.USAGE, exits.STOPPED, exits.UNANSWERED):
+            assert f"  {code}  " in shown, argv
+
+
+def test_the_ci_profile_has_no_explain_phase():
+    from hypothesis import Phase, settings
+
+    assert Phase.explain not in settings.get_profile("ci").phases
+    assert Phase.shrink in settings.get_profile("ci").phases

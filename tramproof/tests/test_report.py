@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 from model import fixes
-from properties import report
+from tramproof import report
 
 GOLDEN = Path(__file__).parent / "golden" / "report-tramp-owner.txt"
 KERNEL = f"fixed-{fixes.TRAMP_OWNER}"
@@ -48,11 +48,19 @@ def test_what_the_report_says():
     assert any("callq" in line for line in rep.trampolines[0]["listing"])
     assert rep.warnings
     # what each registration registered: the ops, its flags, its hashes then
-    assert rep.notes[1] == "graph_ops [STUB|RECURSION_SAFE] filter={} notrace={f3}"
-    assert rep.notes[0] == rep.notes[3] == ""
+    assert rep.notes[0] == "global_ops [RECURSION_SAFE] filter={} notrace={}"
+    assert rep.notes[2] == "graph_ops [STUB|RECURSION_SAFE] filter={} notrace={f3}"
+    assert rep.notes[1] == rep.notes[3] == ""
 
 
 def test_text_and_json_read_back_to_the_same_program():
     rep = sample()
     for text in (rep.to_text(), rep.to_json()):
-        assert report.read(text) == (KERNEL, rep.steps, "accounting")
+        assert report.read(text) == report.Recorded(KERNEL, rep.steps, "accounting", None)
+
+
+def test_the_verdict_keeps_an_ftrace_bug_line():
+    rep = sample()
+    rep.invariant = "no_warning"
+    rep.message = "the kernel warned: FTRACE_WARN_ON: x\n  WARN_ON: y\n  ftrace_bug: bad"
+    assert rep.verdict.endswith("FTRACE_WARN_ON: x (then ftrace_bug: bad)")

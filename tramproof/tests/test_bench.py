@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from properties import bench
+from tramproof import bench
 
 TINY = [
     "--sizes",
