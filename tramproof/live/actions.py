@@ -42,6 +42,8 @@ INEXPRESSIBLE = {
     "notrace stack_trace": "the stack tracer has no notrace file",
     "middle glob": "a '*middle*' glob would match kernel functions besides the victims",
     "calls": "a callback that calls a traced function needs code in the callback",
+    "other ops": "no kernel interface registers this ops (it needs a module of its own)",
+    "other step": "no kernel action is written for this step yet",
 }
 
 
@@ -110,7 +112,7 @@ def filter_file(ops, notrace):
         if notrace:
             raise Inexpressible(INEXPRESSIBLE["notrace stack_trace"])
         return f"{TRACING}/stack_trace_filter"
-    raise Inexpressible(INEXPRESSIBLE.get(ops, f"no kernel user for ops {ops}"))
+    raise Inexpressible(INEXPRESSIBLE.get(ops, INEXPRESSIBLE["other ops"]))
 
 
 class Translator:
@@ -123,7 +125,7 @@ class Translator:
         action, g = self.parse(line)
         take = getattr(self, f"_{action}", None)
         if take is None:
-            raise Inexpressible(INEXPRESSIBLE.get(action, f"no kernel action for {action!r}"))
+            raise Inexpressible(INEXPRESSIBLE.get(action, INEXPRESSIBLE["other step"]))
         return take(line, *g)
 
     @staticmethod
@@ -137,14 +139,14 @@ class Translator:
             return KernelStep(line, [f"echo 1 > {STACK_SYSCTL}"])
         if user == "instance":
             return KernelStep(line, [f"echo function > {INSTANCE}/current_tracer"])
-        raise Inexpressible(INEXPRESSIBLE.get(user, f"no kernel user for {user}"))
+        raise Inexpressible(INEXPRESSIBLE.get(user, INEXPRESSIBLE["other ops"]))
 
     def _unregister(self, line, user):
         if user == "stack_trace":
             return KernelStep(line, [f"echo 0 > {STACK_SYSCTL}"])
         if user == "instance":
             return KernelStep(line, [f"echo nop > {INSTANCE}/current_tracer"])
-        raise Inexpressible(INEXPRESSIBLE.get(user, f"no kernel user for {user}"))
+        raise Inexpressible(INEXPRESSIBLE.get(user, INEXPRESSIBLE["other ops"]))
 
     def _function_on(self, line, stack, fails):
         self._no_fault(fails)

@@ -157,7 +157,7 @@ def claimed_failure(text):
     return m.group(1).strip() if m else ""
 
 
-OBSERVABLE = ("function", "instance", "graph", "stack_trace")
+OBSERVABLE = ("function", "instance", "graph", "stack_trace", "probe")
 
 
 def callbacks_seen(guest, name):
@@ -166,7 +166,8 @@ def callbacks_seen(guest, name):
     function and instance: the victim's line in their trace buffers (on
     around the call only); graph (the profiler): its hit count in
     trace_stat/function0 grows; stack_trace: stack_max_size, set to 0 first,
-    grows (any traced function would grow it: it says the stack tracer ran).
+    grows (any traced function would grow it: it says the stack tracer ran);
+    probe (a traceon probe): a first call with tracing_on off turns it on.
     """
     fn = real_name(name)
     stats = f"{TRACING}/trace_stat/function0"
@@ -179,6 +180,9 @@ def callbacks_seen(guest, name):
         words = text(f"grep ' {fn} ' {stats}").split()
         return int(words[1]) if words[:1] == [fn] and words[1:2] and words[1].isdigit() else 0
 
+    # probe (a traceon function probe): tracing_on, off before the call, turns on
+    guest.run(f"echo 0 > {TRACING}/tracing_on; echo {fn} > {CALL}")
+    probed = text(f"cat {TRACING}/tracing_on").strip() == "1"
     before = hits()
     buffers = (TRACING, f"{TRACING}/instances/tp")
     reset = [f"echo > {b}/trace; echo 1 > {b}/tracing_on" for b in buffers]
@@ -194,6 +198,8 @@ def callbacks_seen(guest, name):
         seen.append("graph")
     if text(f"cat {TRACING}/stack_max_size").strip() not in ("", "0"):
         seen.append("stack_trace")
+    if probed:
+        seen.append("probe")
     return seen
 
 
@@ -332,8 +338,9 @@ def render(result):
         if s.note:
             out.append(f"     note: {s.note}")
         for x in s.kernel.outputs:
-            if x.strip():
-                out.append(f"     kernel> {x.strip()}")
+            # the command's own words; the console's kernel lines come as dmesg lines
+            own = [y for y in x.splitlines() if y.strip() and not TIMESTAMP.match(y)]
+            out.extend(f"     kernel> {y.strip()}" for y in own)
         for x in s.kernel.notable:
             out.append(f"     dmesg: {x}")
         if s.kernel.dead or s.model_dead:

@@ -111,6 +111,8 @@ class Scripted:
         elif command.startswith("grep -q"):
             user = "instance" if "instances/tp" in command else "function"
             status = 0 if user in self.ran else 1
+        elif command.startswith("cat") and "tracing_on" in command:
+            out = "1\n" if "probe" in self.ran else "0\n"
         elif command.startswith("cat") and "stack_max_size" in command:
             out = "1200\n" if "stack_trace" in self.ran else "0\n"
         return Reply(out, status, 0.0)
@@ -128,6 +130,8 @@ class Scripted:
         ("f0: graph entry did not run, graph traces it: True", [], "confirmed"),
         ("f0: graph entry did not run, graph traces it: True", ["graph"], "not reproduced"),
         ("f0: callbacks of ['kprobe'] ran, expected []", ["function"], "not reproduced"),
+        ("f0: callbacks of [] ran, expected ['probe']", [], "confirmed"),
+        ("f0: callbacks of [] ran, expected ['probe']", ["probe"], "not reproduced"),
     ],
 )
 def test_callbacks_are_judged_by_what_ran(claim, ran, verdict):

@@ -69,9 +69,19 @@ def test_a_victim_is_traced_and_called_on_demand():
         assert g.run("echo nosuch > /sys/kernel/debug/tramproof/call").status != 0
 
 
-def test_the_sysctl_bug_is_confirmed_on_the_real_kernel():
-    """sysctl-clear-en: TRAMP_EN kept across ftrace_enabled=0 gives the warning."""
-    result = replay_live(golden("sysctl-clear-en").read_text())
+# TRAMP_EN kept across ftrace_enabled=0 (the sequence of the shared live-kernel notes)
+TRAMP_EN_KEPT = """\
+  1. function tracer on (func_stack_trace=0)
+  2. echo 0 > /proc/sys/kernel/ftrace_enabled
+  3. register_ftrace_graph() (function profiler on)
+  4. function tracer off
+  5. echo 1 > /proc/sys/kernel/ftrace_enabled
+failure: the kernel warned: FTRACE_WARN_ON: Bad trampoline accounting at: 0xffffffff81010000 (f0)
+"""
+
+
+def test_tramp_en_kept_across_the_sysctl_warns_on_the_real_kernel():
+    result = replay_live(TRAMP_EN_KEPT)
     assert result.verdict == "confirmed", result.reason
     assert "Bad trampoline accounting" in result.reason
 
@@ -82,6 +92,7 @@ def test_the_sysctl_bug_is_confirmed_on_the_real_kernel():
         (f"echo function > {TRACING}/current_tracer", "function"),
         (f"echo function > {TRACING}/instances/tp/current_tracer", "instance"),
         (f"echo 1 > {TRACING}/function_profile_enabled", "graph"),
+        (f"echo 'tp_f*:traceon' >> {TRACING}/set_ftrace_filter", "probe"),
         ("echo 1 > /proc/sys/kernel/stack_tracer_enabled", "stack_trace"),
     ],
 )
@@ -95,7 +106,8 @@ def test_each_observed_callback_shows_when_it_runs(start, user):
 
 def test_the_victims_kernel_traces_the_models_world_and_nothing_else():
     with Guest() as g:
-        listed = g.run(f"cat {TRACING}/available_filter_functions").output.split()
+        out = g.run(f"cat {TRACING}/available_filter_functions").output.splitlines()
+        listed = [x for x in out if not x.startswith("[")]  # no kernel console lines
     assert listed == [f"tp_f{i}_tp" for i in range(VICTIM_FUNCTIONS)]
 
 
