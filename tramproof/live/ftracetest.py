@@ -37,6 +37,6 @@ def to_tc(text, name):
 def run_tc(guest, tc, timeout=120):
     """Run a .tc text in the guest, in the tracing folder; (exit status, output)."""
     blob = base64.b64encode(tc.encode()).decode()
-    guest.run(f"echo {blob} | base64 -d > /tmp/tramproof.tc")
-    reply = guest.run(f"(cd {TRACING} && sh -e /tmp/tramproof.tc)", timeout=timeout)
+    guest.run(f"echo {blob} | base64 -d > /tramproof.tc")
+    reply = guest.run(f"(cd {TRACING} && sh -e /tramproof.tc)", timeout=timeout)
     return reply.status, reply.output

@@ -124,7 +124,7 @@ def model_records(m):
     lines = {}
     for name, recs in m.k.recs_by_name.items():
         for rec in recs:
-            line = m.k.t_show_enabled(rec, owner.get(rec.ip))
+            line = m.k.t_show(rec, owner.get(rec.ip))
             if line is not None:
                 lines[name] = line
     return lines

@@ -2268,16 +2268,15 @@ def unregister_ftrace_graph(k):
 # ----------------------------------------------- enabled_functions, as the live backend reads it
 
 
-def t_show_enabled(k, rec, module=None):
-    """t_show() for enabled_functions: rec's line, or None when it is not listed.
+def t_show(k, rec, module=None):
+    """linux-3.17.0+seed/kernel/trace/ftrace.c:2942 for enabled_functions: rec's line, or None.
 
-    The iterator lists only ENABLED records
-    (linux-3.17.0+seed/kernel/trace/ftrace.c:2857); the line is the function
-    (``%ps``: the name, then `` [module]`` for a module's), the count and
-    `` R`` for REGS (linux-3.17.0+seed/kernel/trace/ftrace.c:2963), then for
-    TRAMP_EN the trampoline of ftrace_find_tramp_ops_curr() as ``%pS`` or
-    ``ERROR!`` (linux-3.17.0+seed/kernel/trace/ftrace.c:2968).  ``%pS`` of a
-    symbol ends in ``/<size>``, the guest's own number: this stops before it.
+    Only the enabled_functions iterator's branch: its t_next skips records
+    without ENABLED (None here); the line is the function (``%ps``: the
+    name, then `` [module]`` for a module's), the count and `` R`` for REGS,
+    then for TRAMP_EN the trampoline of ftrace_find_tramp_ops_curr() as
+    ``%pS`` or ``ERROR!``.  ``%pS`` of a symbol ends in ``/<size>``, the
+    guest's own number: this stops before it.
     """
     if not rec.flags & FTRACE_FL_ENABLED:
         return None

@@ -112,3 +112,22 @@ def test_every_golden_program_is_either_translated_or_named_inexpressible():
             assert any(reason in str(e) for reason in actions.INEXPRESSIBLE.values())
         else:
             assert all(re.fullmatch(r"[^\n]+", c) for s in ks for c in s.commands)
+
+
+def test_a_tc_file_has_the_steps_and_fails_on_the_claimed_warning():
+    from tramproof.live.ftracetest import to_tc
+
+    program = """\
+  1. function tracer on (func_stack_trace=0)
+  2. echo 0 > /proc/sys/kernel/ftrace_enabled
+failure: the kernel warned: FTRACE_WARN_ON: Bad trampoline accounting at: 0x1 (f0)
+"""
+    tc = to_tc(program, "x").splitlines()
+    assert tc[0] == "#!/bin/sh" and tc[1].startswith("# description: tramproof x:")
+    steps = [x for x in tc if not x.startswith(("#", "!", "dmesg"))]
+    assert steps == [
+        "echo function > /sys/kernel/debug/tracing/current_tracer",
+        "echo 0 > /proc/sys/kernel/ftrace_enabled",
+    ]
+    assert "! dmesg | grep -q -F 'Bad trampoline accounting'" in tc
+    assert tc[-1] == "! dmesg | grep -q 'WARNING:'"

@@ -117,3 +117,11 @@ def test_a_handful_of_random_programs_agree_step_by_step():
     for _ in range(5):
         steps = random_program(rng, 8)
         assert run_on_fresh_guest(steps, IMAGES, VICTIMS) is None, steps
+
+
+def test_the_tc_file_of_the_sysctl_bug_fails_on_the_real_kernel():
+    from tramproof.live.ftracetest import run_tc, to_tc
+
+    with Guest() as g:
+        status, output = run_tc(g, to_tc(TRAMP_EN_KEPT, "tramp-en-kept"))
+    assert status != 0 and "Bad trampoline accounting" in output
