@@ -321,6 +321,9 @@ def replay_live(text, guest=None, images=IMAGES, kernel=VICTIMS):
             )  # fmt: skip
             if result.died:
                 break
+        if not result.claimed and result.predicted:
+            # a program without a stated failure is judged against the model's own
+            result.claimed = result.predicted.split(": ", 1)[1]
         result.verdict, result.reason = judge(result, guest)
     finally:
         if own:
@@ -345,7 +348,8 @@ def render(result):
             out.append(f"     dmesg: {x}")
         if s.kernel.dead or s.model_dead:
             out.append(f"     ftrace killed: model {s.model_dead}, kernel {s.kernel.dead}")
-        names = sorted(set(s.model) | set(s.kernel.enabled))
+        both_dead = s.kernel.dead and s.model_dead  # no records to set side by side
+        names = [] if both_dead else sorted(set(s.model) | set(s.kernel.enabled))
         for n in names:
             mine, theirs = s.model.get(n, "-"), s.kernel.enabled.get(n, "-")
             same = "  " if shape(mine) == shape(theirs) else "!="
