@@ -165,6 +165,12 @@ class Translator:
         return KernelStep(line, [f"echo 0 > {TRACING}/function_profile_enabled"])
 
     def _filter(self, line, call, ops, buf, reset):
+        # ftrace_set_filter()/_notrace() through ops's file.  The same step
+        # while the pattern matches a function; for a pattern that matches
+        # nothing they part: the API returns -EINVAL and keeps the hash
+        # (linux-3.17.0+seed/kernel/trace/ftrace.c:3798), the file truncates
+        # it on open (ftrace.c:3075) and moves it in on close all the same
+        # (ftrace.c:4053).  Found by `live diff`.
         path = filter_file(ops, call == "ftrace_set_notrace")
         redirect = ">" if reset == "1" else ">>"
         if buf == "NULL":
