@@ -2270,3 +2270,30 @@ def unregister_ftrace_graph(k):
     if k.save_global_flags & FTRACE_OPS_FL_ALLOC_TRAMP:
         k.global_ops.flags |= FTRACE_OPS_FL_ALLOC_TRAMP
     k.emu.sync_ops(k.global_ops)
+
+
+# ----------------------------------------------- enabled_functions, as the live backend reads it
+
+
+def t_show(k, rec, module=None):
+    """linux-3.17.0+seed/kernel/trace/ftrace.c:2942 for enabled_functions: rec's line, or None.
+
+    Only the enabled_functions iterator's branch: its t_next skips records
+    without ENABLED (None here); the line is the function (``%ps``: the
+    name, then `` [module]`` for a module's), the count and `` R`` for REGS,
+    then for TRAMP_EN the trampoline of ftrace_find_tramp_ops_curr() as
+    ``%pS`` or ``ERROR!``.  ``%pS`` of a symbol ends in ``/<size>``, the
+    guest's own number: this stops before it.
+    """
+    if not rec.flags & FTRACE_FL_ENABLED:
+        return None
+    name = rec.name + (f" [{module}]" if module else "")
+    line = f"{name} ({ftrace_rec_count(rec)}){' R' if rec.flags & FTRACE_FL_REGS else '  '}"
+    if rec.flags & FTRACE_FL_TRAMP_EN:
+        ops = k.ftrace_find_tramp_ops_curr(rec)
+        if ops is not None and ops.trampoline:
+            symbols = [n for n, a in k.emu.sym.items() if a == ops.trampoline]
+            line += f"\ttramp: {symbols[0]}+0x0" if symbols else f"\ttramp: {ops.trampoline:#x}"
+        else:
+            line += "\ttramp: ERROR!"
+    return line
