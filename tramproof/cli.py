@@ -22,6 +22,7 @@ from tramproof import bench, exits, profiles, report
 from tramproof import fuzz as fuzzing
 from tramproof.database import DatabaseError, open_database
 from tramproof.fuzz import variant_record
+from tramproof.live import cli as live_cli
 from tramproof.replay import ReplayError, replay
 
 GOLDEN = Path(properties.__file__).parent / "golden"
@@ -197,6 +198,9 @@ def command_line():
     p.add_argument("--variant", metavar="FILE", help="functions replacing model functions")
     p.set_defaults(run=replay_program)
     bench.add_arguments(sub.add_parser("bench", help="speed and scale figures (see README)"))
+    live_cli.add_arguments(
+        sub.add_parser("live", help="the real 3.17.0+seed kernel under QEMU beside the model")
+    )
     return parser
 
 
