@@ -23,6 +23,13 @@ def result(claim, notable=(), enabled=None, statuses=(0,), outputs=("",), died="
     return LiveResult(steps=[step], claimed=claim, died=died)
 
 
+def sized(claim, predicted, notable=()):
+    """A result whose claim was measured on another size than the model's run at the guest's."""
+    res = result(claim, notable)
+    res.predicted = predicted
+    return res
+
+
 @pytest.mark.parametrize(
     "res, verdict",
     [
@@ -48,6 +55,13 @@ def result(claim, notable=(), enabled=None, statuses=(0,), outputs=("",), died="
         (result("global_ops->trampolines is 1, 0 records have TRAMP for it",
                 notable=["2 trampolines activated, 3 expected"]), "differs"),
         (result("global_ops->trampolines is 1, 0 records have TRAMP for it"), "not reproduced"),
+        # the claim counted 4 functions; the guest has 16, and the model at that size says 16
+        (sized("global_ops->trampolines is 4, 3 records have TRAMP for it",
+               "step 2: global_ops->trampolines is 16, 15 records have TRAMP for it",
+               notable=["15 trampolines activated, 16 expected"]), "confirmed"),
+        (sized("global_ops->trampolines is 4, 3 records have TRAMP for it",
+               "step 2: global_ops->trampolines is 16, 15 records have TRAMP for it",
+               notable=["3 trampolines activated, 4 expected"]), "differs"),
     ],
 )  # fmt: skip
 def test_the_verdict_follows_what_the_kernel_showed(res, verdict):
