@@ -342,7 +342,7 @@ def kernel_fixes(kernel):
 
 
 def kernel_name(fix_ids):
-    """The shortest name of a fix set, as kernel_fixes() reads it.  No C counterpart.
+    """The shortest name of a fix set, as kernel_fixes reads it.  No C counterpart.
 
     Ties go to the base listed first in KERNELS.
     """

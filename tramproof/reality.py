@@ -13,16 +13,10 @@ from pathlib import Path
 
 import properties
 from model import fixes
-from tramproof.replay import replay
+from tramproof.replay import read_program, replay
 
 GOLDEN = Path(properties.__file__).parent / "golden"
 BASES = ("as-posted", "3.17.0+seed")
-
-
-def golden_steps(fix_id):
-    """The steps of a fix's golden program (properties/golden/<id>.txt)."""
-    lines = (GOLDEN / f"{fix_id}.txt").read_text().splitlines()
-    return [line.split(". ", 1)[1] for line in lines if line.startswith("  ")]
 
 
 @cache
@@ -33,4 +27,5 @@ def real_on(fix_id, base):
         return f"fixed in {base}"
     later = {f.id for f in fixes.CATALOGUE if f.tree != fixes.V3_17}
     kernel = fixes.kernel_name(own | (later - {fix_id}))
-    return "real" if replay(kernel, golden_steps(fix_id)) else "not real"
+    steps = read_program((GOLDEN / f"{fix_id}.txt").read_text())
+    return "real" if replay(kernel, steps) else "not real"

@@ -394,8 +394,8 @@ class Emu:
     def write_text(self, addr, data):
         """Write code and drop unicorn's translation of those bytes.
 
-        No C counterpart: memory (the kernel's own text writes are ftrace_write() and
-        its kin in the arch, which call probe_write()).
+        Not a C function: the store under the arch's text writes, such as
+        ftrace_write() at linux-3.17.0+seed/arch/x86/kernel/ftrace.c:299.
         """
         data = bytes(data)
         self.uc.mem_write(addr, data)
