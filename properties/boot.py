@@ -16,8 +16,8 @@ Putting back is an undo of what a run changed, at C speed where it is big:
 - Python state of the kernel, its emulator, the users' ops and the
   expectation: shallow copies taken at boot (dicts and lists copied whole,
   which is C speed even at 40,000 entries);
-- emulated memory: the used parts of text, data and the direct map are
-  written back from a copy taken at boot, module areas are unmapped, the
+- emulated memory: the used parts of text (through the emulator's copy of
+  text), data and the direct map are written back from a copy taken at boot, module areas are unmapped, the
   CPU context is restored and every translation dropped.
 
 The boot state is identical every time, so checking it once per process is
@@ -71,6 +71,8 @@ class Snapshot:
         k, emu = system.k, system.k.emu
         if emu.modules or emu.ret_stack or k.warnings:
             raise ValueError("a kernel is snapshotted right after boot")
+        emu.flush()  # unicorn holds the boot's text, and no write is pending in the copy
+        emu.written.clear()  # the boot's writes are the boot, not a run's changes
         self.system, self.expectation = system, expectation
         w = k.rec_watch
         self.boot_flags = {rec: rec.flags for rec in w.dirty}
@@ -108,7 +110,7 @@ class Snapshot:
         emu = k.emu
         w = k.rec_watch
         for rec in w.dirty:
-            rec._flags = self.boot_flags.get(rec, 0)
+            object.__setattr__(rec, "flags", self.boot_flags.get(rec, 0))  # unwatched
         for name, recs in self.watch.items():
             current = getattr(w, name)
             current.clear()
@@ -127,7 +129,8 @@ class Snapshot:
             self.last_page.next = self.last_page_next
         uc = emu.uc
         for base, data in self.memory:
-            uc.mem_write(base, data)
+            emu.write_data(base, data)  # text goes through the emulator's copy of it
+        emu.flush()
         uc.context_restore(self.cpu)
         uc.ctl_flush_tb()
 

@@ -56,6 +56,9 @@ OPS_USERS = sorted(USERS)
 # and every user with an ops of its own, the path users included
 ALL_OPS_USERS = sorted([*USERS, *PATH_USERS])
 SAMPLE = 2  # functions checked in the emulator besides those a step touched
+# Every this many steps, and at the end of every example, the checks visit
+# every function (a full check), not only those the step changed.
+FULL_CHECK_EVERY = 10
 INVARIANTS = (
     "accounting",
     "machine_code",
@@ -111,7 +114,11 @@ class FtraceMachine(RuleBasedStateMachine):
         # The first check visits every function, once per process per kind of
         # machine: the boot state is the same every time (properties/boot.py).
         self.boot_check = self.booted is None or not self.booted.boot_checked
-        self.touched = set(self.exp.live) if self.boot_check else set()
+        self.touched = set()
+        self.full_due = self.boot_check  # the next check is a full one
+        self.full = False  # the check running is a full one
+        self.stepped = 0  # steps taken (rules that did something)
+        self.healthy = True  # the last step and its checks passed
         self.tracer_cache = {}
         self.module_names = frozenset()  # names of every module function loaded, live or not
         self.live_modular = set()  # names of the live module functions
@@ -164,22 +171,64 @@ class FtraceMachine(RuleBasedStateMachine):
         self.checking = None
 
     def to_check(self):
-        """The functions this step's invariants visit: those whose tracers changed
-        (touched) and those whose record the kernel changed, in a stable order.
+        """The functions this step's invariants visit, in a stable order.
 
-        Every other function was right after the last step and neither side
-        changed it, so it is still right: the cost of a step follows what it
-        touches, not the size of the kernel.
+        An incremental check visits those whose tracers changed (touched) and
+        those whose record the kernel changed: every other function was right
+        after the last step and neither side changed it, so it is still
+        right, and the cost of a step follows what it touches, not the size
+        of the kernel.  A full check (every FULL_CHECK_EVERY steps, the first
+        check of a boot and the end of an example) visits every live function
+        and counts the trampoline owners afresh, so that nothing the
+        bookkeeping of changes missed can slip through.
         """
         if self.checking is None:
             changed = self.k.rec_watch.changed
             names = self.exp.names
             self.touched |= {names[rec.name] for rec in changed if rec.name in names}
             changed.clear()
-            self.checking = sorted(self.touched, key=str)
+            self.touch_written()
+            self.full, self.full_due = self.full_due, False
+            if self.full:
+                self.checking = list(self.exp.order)
+                self.tramp_owner = Owners()
+                self.tramp_en_owner = Owners()
+            else:
+                self.checking = sorted(self.touched, key=str)
             self.touched = set()
             self.tracer_cache = {}
         return self.checking
+
+    def touch_written(self):
+        """The functions whose call behaves anew after the step's text writes.
+
+        A write at a call site (or one byte into it, pass 2 of the update)
+        touches that function; a write into the caller routines, or a new
+        function_trace_op, touches every function whose record is enabled or
+        counted, since every site that calls ftrace_caller or
+        ftrace_regs_caller now runs differently (a nop'd site does not).
+        """
+        emu = self.k.emu
+        written, emu.written = emu.written, set()
+        if not written:
+            return
+        image = emu.image
+        start, end = image.base, image.base + len(image.code)
+        names = self.exp.names
+        if emu.sym["function_trace_op"] in written or any(start <= a < end for a in written):
+            live = self.k.rec_watch.live
+            self.touched |= {names[rec.name] for rec in live if rec.name in names}
+        at = self.exp.at
+        for addr in written:
+            identity = at.get(addr) or at.get(addr - 1)
+            if identity is not None:
+                self.touched.add(identity)
+
+    def full_check(self):
+        """Every invariant, visiting every function: a full check now."""
+        self.checking = None
+        self.full_due = True
+        self.check()
 
     def tracers(self, identity):
         """exp.tracers(identity), computed once per check (the users stand still)."""
@@ -230,6 +279,10 @@ class FtraceMachine(RuleBasedStateMachine):
         """The step in kernel words: printed with a failing program, and remembered."""
         self.last_step = text
         self.checking = None
+        self.healthy = False  # until this step's checks pass
+        self.stepped += 1
+        if self.stepped % FULL_CHECK_EVERY == 0:
+            self.full_due = True
         if self.boot_check and self.booted is not None:
             self.booted.boot_checked = True  # the first check of the boot passed
         if currently_in_test_context():  # not when a program is replayed
@@ -678,8 +731,18 @@ class FtraceMachine(RuleBasedStateMachine):
 
     @invariant()
     def text(self):
-        """Every site calls what the record's flags say; a disabled one holds the nop."""
+        """Every site calls what the record's flags say; a disabled one holds the nop.
+
+        A full check also compares the text unicorn runs with the copy the
+        checks read (model/arch/x86/emu.py): they may differ only while an
+        update is between two run_sync()s.
+        """
         sym = self.k.emu.sym
+        if self.full:
+            self.to_check()
+            stale = self.k.emu.unflushed_text()
+            if stale is not None:
+                self.require(False, f"unicorn's text differs from the copy at {stale:#x}")
         for identity in self.to_check():
             rec = self.rec(identity)
             code = self.k.emu.read(rec.ip, 5)
@@ -727,25 +790,53 @@ class FtraceMachine(RuleBasedStateMachine):
 
     @invariant()
     def machine_code(self):
-        """Running a function calls exactly the callbacks of its tracers, each once."""
+        """Running a function calls exactly the callbacks of its tracers, each once.
+
+        The functions to check fall into classes: sites whose bytes call the
+        same place (or hold the same non-call bytes) and that the expectation
+        says should run the same callbacks.  One member of each class, drawn
+        afresh each step, runs in the emulator (its own bytes at its own
+        address), so a site whose bytes differ from its class's is a class
+        of its own and runs; SAMPLE live functions run besides, whatever
+        their class.
+        """
         live = self.exp.order
         # "Random" from the step itself, not from the steps before it, so that
         # deleting an earlier step does not move the probes of a later one.
         rng = random.Random(self.last_step)
-        probes = self.to_check() + rng.sample(live, min(SAMPLE, len(live)))
+        probes = rng.sample(live, min(SAMPLE, len(live)))
+        classes = {}
+        for identity in self.to_check():
+            classes.setdefault(self.call_class(identity), []).append(identity)
+        probes += [members[rng.randrange(len(members))] for members in classes.values()]
         by_ptr = {self.ops_of(u).ptr: u for u in self.exp.users if u not in ("graph", "probe")}
         for identity in probes:
             self.check_run(identity, by_ptr)
+
+    def call_class(self, identity):
+        """(where the site calls, or its bytes; the callbacks it should run; graph?)."""
+        ip = self.exp.ips[identity]
+        code = self.k.emu.read(ip, 5)
+        tracers = self.tracers(identity) if self.exp.ftrace_enabled else []
+        return (
+            call_target(ip, code) or code,
+            tuple(self.expected_calls(identity, tracers)),
+            "graph" in tracers,
+        )
+
+    def expected_calls(self, identity, tracers):
+        """The users whose callbacks one call of the function runs, sorted (as tracers are)."""
+        want = [t for t in self.exp.callers(tracers) if t != "graph"]
+        if "probe" in want:
+            want += ["probe"] * (self.probes[identity] - 1)
+            want.sort()
+        return want
 
     def check_run(self, identity, by_ptr):
         name = self.exp.live[identity]
         tracers = self.tracers(identity) if self.exp.ftrace_enabled else []
         result, calls = self.sys.run_callbacks(name)
-        # sorted, as tracers are
-        want = [t for t in self.exp.callers(tracers) if t != "graph"]
-        if "probe" in want:
-            want += ["probe"] * (self.probes[identity] - 1)
-            want.sort()
+        want = self.expected_calls(identity, tracers)
         got = sorted(self.sys.user_of(inv, by_ptr) for inv in calls)
         if got != want:
             self.require(False, f"{name}: callbacks of {got} ran, expected {want}")
@@ -803,7 +894,16 @@ class FtraceMachine(RuleBasedStateMachine):
             if result.nested and not result.reentered:
                 self.reached("a callback's call of a traced function")
 
+    def check_invariants(self, settings, output, runtimes):
+        """Hypothesis's run of the invariants after a step; the step is healthy if they pass."""
+        super().check_invariants(settings, output, runtimes)
+        self.healthy = True
+
     def teardown(self):
+        """The end of an example: a full check, unless a step or its checks failed
+        (whose failure it must not hide), then the kernel goes back for reuse."""
+        if self.healthy and self.stepped:
+            self.full_check()
         self.reached(f"steps reached: {min(self.steps, 30) // 10 * 10}+")
         if self.booted is not None:
             self.booted.free = True  # the next machine of this kind puts it back to boot

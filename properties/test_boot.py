@@ -53,6 +53,7 @@ def ops_state(o):
 def fingerprint(m):
     """Everything a run can change, in comparable form."""
     k, emu, exp = m.k, m.k.emu, m.exp
+    emu.flush()  # unicorn then holds what the emulator's copy of text holds
     uc = emu.uc
     plain = (int, str, bool, type(None), ftrace_ops)
     return {
@@ -80,6 +81,7 @@ def fingerprint(m):
             sorted(emu._callbacks),
         ),
         "memory": [(b, e, bytes(uc.mem_read(b, e - b + 1))) for b, e, _ in uc.mem_regions()],
+        "text": {b: bytes(t) for b, t in emu._text.items()},
         "registers": [uc.reg_read(getattr(X, f"UC_X86_REG_{r}")) for r in REGS],
         "expectation": (
             dict(exp.live),

@@ -99,8 +99,7 @@ def _regs_ip_not_written_back(rig):
 
 def _no_translation_drop(rig):
     """An emulator whose text writes keep unicorn's stale translations."""
-    emu = rig.emu
-    emu.write_text = lambda addr, data: emu.uc.mem_write(addr, bytes(data))
+    rig.emu.drop_translations = lambda begin, end: None
 
 
 VARIANTS = {

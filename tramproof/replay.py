@@ -182,6 +182,11 @@ def replay(kernel, steps, overrides=None):
         failed = take_and_check(m, line)
         if failed:
             return failed[1].splitlines()[0], number
+    # the end of the program: a full check, as at the end of an example
+    m.checking, m.full_due = None, True
+    failed = first_failure(m)
+    if failed:
+        return failed[1].splitlines()[0], len(steps)
     return None
 
 

@@ -45,6 +45,7 @@ from model.arch.x86.kernel.mcount_64 import branch_target
 PAGE_SIZE = 0x1000
 TEXT_BASE = mcount_64.TEXT_BASE
 TEXT_SIZE = 0x400000
+TEXT_END = TEXT_BASE + TEXT_SIZE
 CFUNC_BASE = TEXT_BASE + 0x1000  # C functions modelled in Python
 REDIRECT_BASE = TEXT_BASE + 0x1800  # landing site for handlers that change regs->ip
 CALLBACK_BASE = TEXT_BASE + 0x2000
@@ -372,17 +373,33 @@ class Emu:
         self._args = RegBlock(uc, _ARG_REGS)
         self._clobber = RegBlock(uc, CLOBBERED)
         self._rax = RegBlock(uc, (X.UC_X86_REG_RAX,))
+        # text regions (kernel text, each module mapping): base -> a copy of their bytes,
+        # sorted bases, and base -> [lo, hi) offsets written since the last flush()
+        self._kernel_text = bytearray(uc.mem_read(TEXT_BASE, TEXT_SIZE))
+        self._text = {TEXT_BASE: self._kernel_text}
+        self._text_bases = [TEXT_BASE]
+        self._dirty = {}
+        # addresses of the text writes (and function_trace_op stores) since their
+        # last reader cleared them: the state machine's account of what changed
+        self.written = set()
 
     # ---- memory -------------------------------------------------------------
 
     def read(self, addr, size):
         """Bytes of emulated memory (UcError if unmapped).
 
-        Small reads go through one reused buffer: unicorn's mem_read makes a
+        Text comes from the copy writes go to (see write_text), which
+        flush() has given unicorn or will before anything runs.  Other
+        small reads go through one reused buffer: unicorn's mem_read makes a
         ctypes buffer and a bytearray per call, and the checks read often.
 
         No C counterpart: memory.
         """
+        region = self._text_region(addr, size)
+        if region is not None:
+            base, text = region
+            return bytes(text[addr - base : addr - base + size])
+        self.flush()
         if size > _READ_BUFFER:
             return bytes(self.uc.mem_read(addr, size))
         buf = self._read_buffer
@@ -391,23 +408,95 @@ class Emu:
             raise UcError(status, addr, size)
         return ctypes.string_at(buf, size)
 
+    def _text_region(self, addr, size):
+        """(base, bytes) of the text region holding [addr, addr+size), or None.
+
+        No C counterpart: the emulator's copy of text.
+        """
+        if TEXT_BASE <= addr and addr + size <= TEXT_END:
+            return TEXT_BASE, self._kernel_text
+        bases = self._text_bases
+        i = bisect.bisect_right(bases, addr) - 1
+        if i < 0:
+            return None
+        base = bases[i]
+        text = self._text[base]
+        if addr + size > base + len(text):
+            return None
+        return base, text
+
     def write_text(self, addr, data):
-        """Write code and drop unicorn's translation of those bytes.
+        """Write code: into the copy of text now, into unicorn at the next flush().
+
+        What the CPU running the update reads back is its own writes; no
+        other CPU runs text before run_sync(), which flushes (as does every
+        emulated call), so unicorn executes each pass's writes in one
+        write per region instead of one per site.
 
         Not a C function: the store under the arch's text writes, such as
         ftrace_write() at linux-3.17.0+seed/arch/x86/kernel/ftrace.c:299.
         """
-        data = bytes(data)
-        self.uc.mem_write(addr, data)
+        self.written.add(addr)
+        region = self._text_region(addr, len(data))
+        if region is None:
+            self.flush()
+            self.uc.mem_write(addr, bytes(data))  # UcError if unmapped, as before
+            self.drop_translations(addr, addr + len(data))
+            return
+        base, text = region
+        lo, hi = addr - base, addr - base + len(data)
+        text[lo:hi] = data
+        dirty = self._dirty.get(base)
+        if dirty is None:
+            self._dirty[base] = [lo, hi]
+        else:
+            dirty[0], dirty[1] = min(dirty[0], lo), max(dirty[1], hi)
+
+    def flush(self):
+        """Give unicorn the text written since the last flush, one write per region,
+        and drop its translations of those bytes.
+
+        Not a C function: sync_core() after the stores, which run_sync() at
+        linux-3.17.0+seed/arch/x86/kernel/ftrace.c:527 makes every CPU do.
+        """
+        if not self._dirty:
+            return
+        dirty, self._dirty = self._dirty, {}
+        for base, (lo, hi) in sorted(dirty.items()):
+            self.uc.mem_write(base + lo, bytes(self._text[base][lo:hi]))
+            self.drop_translations(base + lo, base + hi)
+
+    def unflushed_text(self):
+        """The first address where unicorn's memory differs from the copy of text
+        after a flush() (None: it holds every byte of it): the checks read the copy.
+
+        No C counterpart: the emulator's copy of text, checked.
+        """
+        self.flush()
+        for base, text in sorted(self._text.items()):
+            used = self._next_function - base if base == TEXT_BASE else len(text)
+            held = self.uc.mem_read(base, used)
+            if held != text[:used]:
+                return base + next(i for i in range(used) if held[i] != text[i])
+        return None
+
+    def drop_translations(self, begin, end):
+        """Drop unicorn's translated blocks of [begin, end) (UcError on failure).
+
+        No C counterpart: the emulator's instruction cache.
+        """
         status = uclib.uc_ctl(
-            self._uch, _REMOVE_CACHE, ctypes.c_uint64(addr), ctypes.c_uint64(addr + len(data))
+            self._uch, _REMOVE_CACHE, ctypes.c_uint64(begin), ctypes.c_uint64(end)
         )
         if status != UC_ERR_OK:
             raise UcError(status)
 
     def write_data(self, addr, data):
-        """No C counterpart: memory."""
-        self.uc.mem_write(addr, bytes(data))
+        """No C counterpart: memory (text regions through write_text)."""
+        if self._text_region(addr, len(data)) is not None:
+            self.write_text(addr, data)
+        else:
+            self.uc.mem_write(addr, bytes(data))
 
     def read_u64(self, addr):
         """No C counterpart: memory."""
@@ -460,10 +549,15 @@ class Emu:
         """
         self.uc.mem_map(addr, size, UC_PROT_ALL)
         self.modules[addr] = size
+        self._text[addr] = bytearray(size)
+        bisect.insort(self._text_bases, addr)
 
     def unmap_module(self, addr):
         """No C counterpart: the emulator's backing of vmalloc'd pages, released."""
         size = self.modules.pop(addr)
+        self.flush()
+        del self._text[addr]
+        self._text_bases.remove(addr)
         self.uc.ctl_remove_cache(addr, addr + size)
         self.uc.mem_unmap(addr, size)
 
@@ -482,6 +576,7 @@ class Emu:
 
     @function_trace_op.setter
     def function_trace_op(self, value):
+        self.written.add(self.sym["function_trace_op"])
         self.write_u64(self.sym["function_trace_op"], value)
 
     # ---- things placed in memory --------------------------------------------
@@ -599,6 +694,7 @@ class Emu:
         outer = self._result
         if outer is not None:
             return self._nested_call(ip, parent_ip, args, flags, preserved, outer)
+        self.flush()
         rsp = STACK_TOP - 8
         uc.mem_write(rsp, parent_ip.to_bytes(8, "little"))
         saved = [preserved[n] for n in _SAVED] if preserved else _DEFAULT_SAVED

@@ -45,6 +45,7 @@ FTRACE_FL_BITS = 5
 FTRACE_REF_MAX_SHIFT = 27
 FTRACE_FL_MASKED_BITS = (1 << FTRACE_FL_BITS) - 1
 FTRACE_FL_MASK = FTRACE_FL_MASKED_BITS << FTRACE_REF_MAX_SHIFT
+_LIVE = FTRACE_FL_ENABLED | ~FTRACE_FL_MASK  # a record with a count or ENABLED (model's)
 FTRACE_REF_MAX = (1 << FTRACE_REF_MAX_SHIFT) - 1
 
 REC_FLAG_NAMES = {
@@ -205,44 +206,47 @@ class dyn_ftrace:
     """struct dyn_ftrace: one traceable call site.
 
     linux-3.17.0+seed/include/linux/ftrace.h:323.  ``name`` and ``watch`` are the
-    model's; the C's ``arch`` is empty on x86.
+    model's; the C's ``arch`` is empty on x86.  ``flags`` is a plain field to
+    read; a store to it also tells the watch (``__setattr__``).
     """
 
-    __slots__ = ("ip", "_flags", "name", "watch")
+    __slots__ = ("ip", "flags", "name", "watch")
 
     def __init__(self, ip, flags=0, name="", watch=None):
         self.ip = ip
         self.name = name  # kallsyms name of the function, for reports
+        self.watch = None
+        object.__setattr__(self, "flags", 0)
         self.watch = watch
-        self._flags = 0
         self.flags = flags
 
-    @property
-    def flags(self):
-        """Not a C function: rec->flags of struct dyn_ftrace at
-        linux-3.17.0+seed/include/linux/ftrace.h:323, watched."""
-        return self._flags
-
-    @flags.setter
-    def flags(self, value):
-        w = self.watch
-        if w is not None and value != self._flags:
-            w.pending.add(self)
-            w.changed.add(self)
-            w.dirty.add(self)
-            if value & FTRACE_FL_TRAMP_EN:
-                w.tramp_en.add(self)
-            else:
-                w.tramp_en.discard(self)
-            if value & (FTRACE_FL_TRAMP | FTRACE_FL_TRAMP_EN):
-                w.tramp.add(self)
-            else:
-                w.tramp.discard(self)
-            if value & (FTRACE_FL_ENABLED | ~FTRACE_FL_MASK):
-                w.live.add(self)
-            else:
-                w.live.discard(self)
-        self._flags = value
+    def __setattr__(self, field, value):
+        """Not a C function: a store to a field of struct dyn_ftrace at
+        linux-3.17.0+seed/include/linux/ftrace.h:323; one to rec->flags is watched."""
+        if field == "flags":
+            old = self.flags
+            w = self.watch
+            if w is not None and value != old:
+                w.pending.add(self)
+                w.changed.add(self)
+                w.dirty.add(self)
+                moved = value ^ old
+                if moved & FTRACE_FL_TRAMP_EN:
+                    if value & FTRACE_FL_TRAMP_EN:
+                        w.tramp_en.add(self)
+                    else:
+                        w.tramp_en.discard(self)
+                if moved & (FTRACE_FL_TRAMP | FTRACE_FL_TRAMP_EN):
+                    if value & (FTRACE_FL_TRAMP | FTRACE_FL_TRAMP_EN):
+                        w.tramp.add(self)
+                    else:
+                        w.tramp.discard(self)
+                if (value & _LIVE) or (old & _LIVE):
+                    if value & _LIVE:
+                        w.live.add(self)
+                    else:
+                        w.live.discard(self)
+        object.__setattr__(self, field, value)
 
     def __repr__(self):
         return f"dyn_ftrace({self.name or hex(self.ip)})"

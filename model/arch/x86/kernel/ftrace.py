@@ -2,14 +2,15 @@
 
 One function per C function, first parameter the kernel ``k``.  Code
 lives in the emulated machine ``k.emu``: every byte written here is the
-byte the kernel writes (e8/e9 rel32, the 5-byte atomic nop, int3), and
-every text write drops the emulator's translation of those bytes.
+byte the kernel writes (e8/e9 rel32, the 5-byte atomic nop, int3); the
+emulated CPU runs them from run_sync() on (or the next emulated call), its
+translation of those bytes dropped.
 
 Records are walked with the core's ftrace_rec_iter_start(), which yields
 them in the order for_ftrace_rec_iter() visits them.  Not modelled (see DEVIATIONS.md): the int3
 handler and what only it reads (modifying_ftrace_code, ftrace_update_func),
-since nothing executes while an update is in progress; run_sync() and
-text_ip_addr(), which have no effect on one emulated CPU with writable text.
+since nothing executes while an update is in progress; text_ip_addr(),
+which has no effect on one emulated CPU with writable text.
 """
 
 import struct
@@ -292,10 +293,11 @@ def finish_update(k, rec, enable):
 
 
 def run_sync(k):
-    """run_sync(): sync_core on every CPU; nothing to do on one emulated CPU.
+    """run_sync(): sync_core on every CPU: the emulated CPU now runs the text written so far.
 
     linux-3.17.0+seed/arch/x86/kernel/ftrace.c:527
     """
+    k.emu.flush()
 
 
 def ftrace_replace_code(k, enable):
