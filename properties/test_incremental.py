@@ -1,0 +1,184 @@
+"""The incremental check and the full check give the same verdict, step for step.
+
+After a step the state machine checks only what the step changed (records
+whose flags moved, sites written, functions whose tracers changed), and one
+site per class of call sites in the emulator; every FULL_CHECK_EVERY steps
+and at the end of a program it checks everything.  Here every step is
+checked both ways, on the same kernel state, and the two verdicts (pass, or
+fail) must agree: on random programs of healthy and buggy kernels, on every
+catalogued bug's golden program, and on broken variants.
+"""
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, reject, settings
+from hypothesis.errors import Unsatisfiable
+from hypothesis.stateful import invariant, run_state_machine_as_test
+
+from properties.machine import INVARIANTS, FtraceMachine
+from properties.test_bugs import REACHABLE, read_golden
+from properties.variant import load_variant
+from properties.x86_variants import VARIANTS
+from tramproof.hunt import HUNT
+from tramproof.replay import take
+
+
+def verdict(m, full):
+    """None if every invariant holds with a full (or incremental) check, else the failure."""
+    m.checking, m.full_due = None, full
+    try:
+        m.check()
+    except Exception as error:  # an emulation fault is a verdict as much as an assertion
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def take_step(m, line):
+    """The step; False if the step itself failed (a kernel call's return), which
+    fails both ways of checking alike."""
+    try:
+        take(m, line)
+    except AssertionError:
+        return False
+    return True
+
+
+def both_verdicts(m):
+    """(incremental, full) verdicts on the state the last step left."""
+    return verdict(m, full=False), verdict(m, full=True)
+
+
+class TwinChecks(FtraceMachine):
+    """The state machine with each step checked incrementally, then in full.
+
+    A step both checks fail ends the example, as a rejected one: what a
+    broken kernel does after its first failure is not the checks' business.
+    """
+
+    tally = {"steps": 0, "failed": 0, "step failed": 0}
+    checks_running = False
+
+    @invariant()
+    def same_verdict(self):
+        incremental, full = both_verdicts(self)
+        TwinChecks.tally["steps"] += 1
+        assert (incremental is None) == (full is None), (
+            f"after {self.last_step!r}: incremental {incremental!r}, full {full!r}"
+        )
+        if full is not None:
+            TwinChecks.tally["failed"] += 1
+            reject()
+
+    def require(self, condition, message):
+        """A step's own failure (a kernel call's return) fails both ways alike: it ends
+        the example; inside the checks, require is the checks' own."""
+        if not condition and not self.checks_running:
+            TwinChecks.tally["step failed"] += 1
+            reject()
+        super().require(condition, message)
+
+    def check(self):
+        self.checks_running = True
+        try:
+            super().check()
+        finally:
+            self.checks_running = False
+
+    def teardown(self):
+        self.healthy = False  # same_verdict made the full checks already
+        super().teardown()
+
+
+def _unmarked(name):
+    """FtraceMachine's invariant ``name`` as a plain method (hypothesis no longer runs it)."""
+    checked = getattr(FtraceMachine, name)
+    return lambda self: checked(self)
+
+
+# the invariants run inside same_verdict, not on their own
+for _name in INVARIANTS:
+    setattr(TwinChecks, _name, _unmarked(_name))
+
+VARIANT_DIR = Path(__file__).parent / "variants"
+TWIN = settings(
+    HUNT, max_examples=25, stateful_step_count=30, suppress_health_check=list(HealthCheck)
+)
+
+
+def run_twins(kernel, overrides=None):
+    TwinChecks.tally = {"steps": 0, "failed": 0, "step failed": 0}
+    try:
+        run_state_machine_as_test(
+            lambda: TwinChecks(kernel=kernel, overrides=overrides), settings=TWIN
+        )
+    except Unsatisfiable:
+        pass  # every example failed (a broken variant): each was compared up to its failure
+    return TwinChecks.tally
+
+
+@pytest.mark.parametrize("kernel", ["fixed", "as-posted", "3.17.0+seed"])
+def test_same_verdicts_on_random_programs(kernel):
+    tally = run_twins(kernel)
+    assert tally["steps"] > 100
+    if kernel != "fixed":
+        assert tally["failed"] > 0, f"no program failed on {kernel}: the comparison saw no bug"
+
+
+BROKEN = {n: spec["overrides"] for n, spec in VARIANTS.items() if "overrides" in spec}
+BROKEN["clear_tramps_forgotten"] = load_variant(VARIANT_DIR / "clear_tramps_forgotten.py")
+
+
+@pytest.mark.parametrize("variant", sorted(BROKEN))
+def test_same_verdicts_on_broken_variants(variant):
+    tally = run_twins("fixed", BROKEN[variant])
+    assert tally["failed"] > 0, f"{variant} broke nothing the checks saw"
+
+
+@pytest.mark.parametrize("fix", REACHABLE)
+def test_same_verdicts_on_each_golden_program(fix):
+    _, steps, _ = read_golden(fix)
+    m = FtraceMachine(kernel=f"fixed-{fix}")
+    seen = []
+    for line in steps:
+        if not take_step(m, line):
+            seen.append((False, False))
+            break
+        incremental, full = both_verdicts(m)
+        seen.append((incremental is None, full is None))
+        assert (incremental is None) == (full is None), (line, incremental, full)
+        if full is not None:
+            break
+    assert seen[-1] == (False, False), f"the golden program of {fix} did not fail: {seen}"
+
+
+def test_the_comparison_can_fail():
+    """A check that looks only at what changed misses an untracked breakage; the
+    full check does not, and the twin machine says so."""
+    m = TwinChecks(kernel="fixed")
+    take(m, "register_ftrace_function(stack_trace)")
+    m.same_verdict()
+    rec = m.k.recs_by_name["f2"][0]
+    object.__setattr__(rec, "flags", rec.flags + 1)  # a store the watch does not see
+    with pytest.raises(
+        AssertionError, match="incremental None, full .AssertionError: count wrong: f2"
+    ):
+        m.same_verdict()
+
+
+def test_a_site_with_bytes_of_its_own_runs_in_the_emulator():
+    """One site per class runs; a site whose bytes differ from its class's is a
+    class of its own, so a wrong target at one site of thousands is caught."""
+    m = FtraceMachine(kernel="fixed", functions=2000)
+    take(m, "register_ftrace_function(instance)")
+    m.check()
+    runs = []
+    run = m.sys.run_callbacks
+    m.sys.run_callbacks = lambda name: runs.append(name) or run(name)
+    # f1234's site calls ftrace_stub: its callback never runs
+    rec = m.k.recs_by_name["f1234"][0]
+    m.k.emu.write_text(rec.ip, m.k.ftrace_call_replace(rec.ip, m.k.emu.sym["ftrace_stub"]))
+    m.checking = None
+    with pytest.raises(AssertionError, match="f1234: callbacks of"):
+        m.machine_code()
+    assert "f1234" in runs and len(runs) <= 3  # two samples, then its own class
