@@ -17,8 +17,9 @@ Putting back is an undo of what a run changed, at C speed where it is big:
   expectation: shallow copies taken at boot (dicts and lists copied whole,
   which is C speed even at 40,000 entries);
 - emulated memory: the used parts of text (through the emulator's copy of
-  text), data and the direct map are written back from a copy taken at boot, module areas are unmapped, the
-  CPU context is restored and every translation dropped.
+  text), data and the direct map are written back from a copy taken at
+  boot, module areas are unmapped, the CPU context is restored and every
+  translation dropped.
 
 The boot state is identical every time, so checking it once per process is
 the same check as checking it in every example (``boot_checked``).
