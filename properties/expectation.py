@@ -125,9 +125,11 @@ class Expectation:
 
     def admits(self, ops_name, identity):
         h = self.hashes[ops_name]
-        keys = (identity, ("addr", self.ips[identity]))
-        in_filter = any(key in h.filter for key in keys)
-        in_notrace = any(key in h.notrace for key in keys)
+        if not h.filter and not h.notrace:
+            return True
+        by_addr = ("addr", self.ips[identity])
+        in_filter = identity in h.filter or by_addr in h.filter
+        in_notrace = identity in h.notrace or by_addr in h.notrace
         return (not h.filter or in_filter) and not in_notrace
 
     def admitted(self, ops_name):
@@ -141,11 +143,26 @@ class Expectation:
             }
         return {i for i in candidates if i in self.live and self.admits(ops_name, i)}
 
-    def tracers(self, identity):
-        """The active users that trace a live function, by name, sorted."""
-        return sorted(
-            u.name for u in self.users.values() if u.active and self.admits(u.ops_name, identity)
-        )
+    def tracer_groups(self):
+        """The active users, grouped by the ops whose hashes they filter with."""
+        groups = {}
+        for u in self.users.values():
+            if u.active:
+                groups.setdefault(u.ops_name, []).append(u.name)
+        return list(groups.items())
+
+    def tracers(self, identity, groups=None):
+        """The active users that trace a live function, by name, sorted.
+
+        ``groups`` is tracer_groups() when the caller asks for many functions
+        while the users stand still.
+        """
+        found = []
+        for ops_name, names in self.tracer_groups() if groups is None else groups:
+            if self.admits(ops_name, identity):
+                found += names
+        found.sort()
+        return found
 
     def callers(self, tracers):
         """Of a function's tracers, those whose callback runs now (perf only when enabled)."""

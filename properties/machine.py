@@ -78,6 +78,8 @@ class Owners:
         self.counts = Counter()
 
     def set(self, identity, owner):
+        if self.of.get(identity) == owner:
+            return
         old = self.of.pop(identity, None)
         if old is not None:
             self.counts[old] -= 1
@@ -231,10 +233,13 @@ class FtraceMachine(RuleBasedStateMachine):
         self.check()
 
     def tracers(self, identity):
-        """exp.tracers(identity), computed once per check (the users stand still)."""
+        """exp.tracers(identity) as a tuple, computed once per check (the users stand still)."""
         tracers = self.tracer_cache.get(identity)
         if tracers is None:
-            tracers = self.tracer_cache[identity] = self.exp.tracers(identity)
+            groups = self.tracer_cache.get(None)
+            if groups is None:
+                groups = self.tracer_cache[None] = self.exp.tracer_groups()
+            tracers = self.tracer_cache[identity] = tuple(self.exp.tracers(identity, groups))
         return tracers
 
     def admitted(self, ops_name):
@@ -660,44 +665,30 @@ class FtraceMachine(RuleBasedStateMachine):
 
     @invariant()
     def accounting(self):
-        """Each record's count is the number of users tracing it; REGS and TRAMP follow."""
-        users = self.exp.users
+        """Each record's count is the number of users tracing it; REGS and TRAMP follow.
+
+        A record's verdict depends on its flags and its tracers alone, so each
+        distinct (flags, tracers) of the step is judged once, on the first
+        record that has it.
+        """
+        judged = {}  # (flags, tracers) -> the ops whose TRAMP the record has, or None
+        shared = self.shared
+        back_to_one = False
         for identity in self.to_check():
             rec = self.rec(identity)
             tracers = self.tracers(identity)
-
-            def where(rec=rec, tracers=tracers):
-                return (
-                    f"{rec.name}: flags {flag_names(rec.flags, REC_FLAG_NAMES) or 0} "
-                    f"count {ftrace_rec_count(rec)}, traced by {tracers}"
-                )
-
-            if ftrace_rec_count(rec) != len(tracers):
-                self.require(False, f"count wrong: {where()}")
-            # REGS must be there for a tracer that wants regs.  A REGS nobody
-            # needs is allowed: the kernel clears REGS lazily (count-0 records
-            # keep their flags until ftrace_check_record() runs an update, and
-            # test_rec_ops_needs_regs() still sees the ops being changed), and
-            # a spare REGS only sends the site through ftrace_regs_caller.
-            if any(users[t].save_regs for t in tracers):
-                if not rec.flags & FTRACE_FL_REGS:
-                    self.require(False, f"REGS missing: {where()}")
-            elif rec.flags & FTRACE_FL_REGS and tracers:
-                self.reached("a spare REGS on a record")
-            if len(tracers) > 1:
-                self.reached("a record shared by two or more users")
-                self.shared.add(identity)
-            elif len(tracers) == 1 and identity in self.shared:
-                self.reached("a record back to one user after sharing")
-            if rec.flags & FTRACE_FL_TRAMP:
-                if len(tracers) != 1:
-                    self.require(False, f"TRAMP on a record {len(tracers)} users trace: {where()}")
-                ops = self.ops_of(tracers[0])
-                if not ops.trampoline:
-                    self.require(False, f"TRAMP but {ops.name} has no trampoline: {where()}")
-                self.tramp_owner.set(identity, ops.name)
+            key = (rec.flags, tracers)
+            if key in judged:
+                owner = judged[key]
             else:
-                self.tramp_owner.set(identity, None)
+                owner = judged[key] = self.judge_record(rec, tracers)
+            self.tramp_owner.set(identity, owner)
+            if len(tracers) > 1:
+                shared.add(identity)
+            elif len(tracers) == 1 and identity in shared:
+                back_to_one = True
+        if back_to_one:
+            self.reached("a record back to one user after sharing")
         owned = self.tramp_owner.counts
         for user in sorted(self.exp.users):
             ops = self.ops_of(user)
@@ -708,6 +699,39 @@ class FtraceMachine(RuleBasedStateMachine):
                     f"{owned.get(ops.name, 0)} records have TRAMP for it"
                 ),
             )
+
+    def judge_record(self, rec, tracers):
+        """The accounting of one record: the name of the ops whose TRAMP it has (or None)."""
+
+        def where():
+            return (
+                f"{rec.name}: flags {flag_names(rec.flags, REC_FLAG_NAMES) or 0} "
+                f"count {ftrace_rec_count(rec)}, traced by {list(tracers)}"
+            )
+
+        if ftrace_rec_count(rec) != len(tracers):
+            self.require(False, f"count wrong: {where()}")
+        # REGS must be there for a tracer that wants regs.  A REGS nobody
+        # needs is allowed: the kernel clears REGS lazily (count-0 records
+        # keep their flags until ftrace_check_record() runs an update, and
+        # test_rec_ops_needs_regs() still sees the ops being changed), and
+        # a spare REGS only sends the site through ftrace_regs_caller.
+        users = self.exp.users
+        if any(users[t].save_regs for t in tracers):
+            if not rec.flags & FTRACE_FL_REGS:
+                self.require(False, f"REGS missing: {where()}")
+        elif rec.flags & FTRACE_FL_REGS and tracers:
+            self.reached("a spare REGS on a record")
+        if len(tracers) > 1:
+            self.reached("a record shared by two or more users")
+        if not rec.flags & FTRACE_FL_TRAMP:
+            return None
+        if len(tracers) != 1:
+            self.require(False, f"TRAMP on a record {len(tracers)} users trace: {where()}")
+        ops = self.ops_of(tracers[0])
+        if not ops.trampoline:
+            self.require(False, f"TRAMP but {ops.name} has no trampoline: {where()}")
+        return ops.name
 
     @invariant()
     def tramp_hash_matches(self):
@@ -743,9 +767,11 @@ class FtraceMachine(RuleBasedStateMachine):
             stale = self.k.emu.unflushed_text()
             if stale is not None:
                 self.require(False, f"unicorn's text differs from the copy at {stale:#x}")
+        read = self.k.emu.read
+        on_trampoline = False
         for identity in self.to_check():
             rec = self.rec(identity)
-            code = self.k.emu.read(rec.ip, 5)
+            code = read(rec.ip, 5)
             if not rec.flags & FTRACE_FL_ENABLED:
                 if code != NOP:
                     self.require(False, f"{rec.name} is disabled but holds {code.hex(' ')}")
@@ -753,7 +779,7 @@ class FtraceMachine(RuleBasedStateMachine):
             tracers = self.tracers(identity)
             if rec.flags & FTRACE_FL_TRAMP_EN and len(tracers) == 1:
                 want = self.ops_of(tracers[0]).trampoline
-                self.reached("a record on a trampoline")
+                on_trampoline = True
             elif rec.flags & FTRACE_FL_REGS_EN:
                 want = sym["ftrace_regs_caller"]
             else:
@@ -766,6 +792,8 @@ class FtraceMachine(RuleBasedStateMachine):
                     f"{self.k.emu.symbolize(got) if got else code.hex(' ')}, "
                     f"expected {self.k.emu.symbolize(want)}",
                 )
+        if on_trampoline:
+            self.reached("a record on a trampoline")
 
     def check(self):
         """Every invariant, in the order hypothesis runs them (used by replay)."""

@@ -54,6 +54,16 @@ def test_json_report_holds_measured_figures():
         assert row["model_over_noop"] == round(
             model["cpu_ms_per_step"] / noop["cpu_ms_per_step"], 2
         )
+    # one wide and one narrow step per size: the wide one checks every function,
+    # the narrow one a few, whatever the size
+    assert [r["records"] for r in report["steps"]] == [4, 8]
+    for row in report["steps"]:
+        wide, narrow = row["wide"], row["narrow"]
+        assert wide["functions_checked"] == row["records"]
+        assert 0 < narrow["functions_checked"] < row["records"]
+        for c in (wide, narrow):
+            assert c["model_s"] > 0 and c["checks_s"] > 0 and c["full_check_s"] > 0
+            assert c["step_s"] == pytest.approx(c["model_s"] + c["checks_s"], abs=2e-4)
     (bug,) = report["bugs"]
     assert bug["fix"] == "tramp-loop" and bug["found"] == 1
     assert isinstance(bug["median_examples"], int) and bug["median_seconds"] > 0
@@ -71,7 +81,13 @@ def test_plain_text_names_every_section():
         ["--sizes", "4", "--budget", "0.5", "--examples", "2", "--bugs", "none", "--calls", "10"]
     )
     assert code == 0
-    for words in ("steps of the state machine", "emulated traced call", "peak memory", "targets"):
+    for words in (
+        "steps of the state machine",
+        "one step, every check on",
+        "emulated traced call",
+        "peak memory",
+        "targets",
+    ):
         assert words in text
 
 
