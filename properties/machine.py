@@ -70,6 +70,13 @@ INVARIANTS = (
 )
 
 
+def order_key(identity):
+    """vmlinux functions by their number, then module functions by module and name:
+    the order the functions came in (Expectation.order), for a few of them."""
+    where, name = identity
+    return (0, int(name[1:]), "") if where == "vmlinux" else (1, where, name)
+
+
 class Owners:
     """function -> owner, with the number of functions per owner kept as it changes."""
 
@@ -191,12 +198,18 @@ class FtraceMachine(RuleBasedStateMachine):
             changed.clear()
             self.touch_written()
             self.full, self.full_due = self.full_due, False
+            order = self.exp.order
             if self.full:
-                self.checking = list(self.exp.order)
+                self.checking = list(order)
                 self.tramp_owner = Owners()
                 self.tramp_en_owner = Owners()
+            elif len(self.touched) * 8 > len(order):
+                touched = self.touched
+                self.checking = [i for i in order if i in touched]
             else:
-                self.checking = sorted(self.touched, key=str)
+                self.checking = sorted(self.touched, key=order_key)
+            live, recs = self.exp.live, self.k.recs_by_name
+            self.checking_recs = [(i, recs[live[i]][0]) for i in self.checking]
             self.touched = set()
             self.tracer_cache = {}
         return self.checking
@@ -217,14 +230,20 @@ class FtraceMachine(RuleBasedStateMachine):
         image = emu.image
         start, end = image.base, image.base + len(image.code)
         names = self.exp.names
-        if emu.sym["function_trace_op"] in written or any(start <= a < end for a in written):
+        if emu.sym["function_trace_op"] in written or (
+            min(written) < end and any(start <= a < end for a in written)
+        ):
             live = self.k.rec_watch.live
             self.touched |= {names[rec.name] for rec in live if rec.name in names}
         at = self.exp.at
-        for addr in written:
-            identity = at.get(addr) or at.get(addr - 1)
-            if identity is not None:
-                self.touched.add(identity)
+        sites = written & at.keys()
+        sites |= {a - 1 for a in written - sites} & at.keys()
+        self.touched |= {at[a] for a in sites}
+
+    def visits(self):
+        """(identity, record) of each function to_check() names, in its order."""
+        self.to_check()
+        return self.checking_recs
 
     def full_check(self):
         """Every invariant, visiting every function: a full check now."""
@@ -674,8 +693,7 @@ class FtraceMachine(RuleBasedStateMachine):
         judged = {}  # (flags, tracers) -> the ops whose TRAMP the record has, or None
         shared = self.shared
         back_to_one = False
-        for identity in self.to_check():
-            rec = self.rec(identity)
+        for identity, rec in self.visits():
             tracers = self.tracers(identity)
             key = (rec.flags, tracers)
             if key in judged:
@@ -736,9 +754,9 @@ class FtraceMachine(RuleBasedStateMachine):
     @invariant()
     def tramp_hash_matches(self):
         """The seed's own check: cnt == ops->trampolines, counting TRAMP_EN records."""
-        for identity in self.to_check():
+        for identity, rec in self.visits():
             tracers = self.tracers(identity)
-            on = self.rec(identity).flags & FTRACE_FL_TRAMP_EN and len(tracers) == 1
+            on = rec.flags & FTRACE_FL_TRAMP_EN and len(tracers) == 1
             self.tramp_en_owner.set(identity, tracers[0] if on else None)
         if not self.k.ftrace_enabled:
             return
@@ -769,8 +787,7 @@ class FtraceMachine(RuleBasedStateMachine):
                 self.require(False, f"unicorn's text differs from the copy at {stale:#x}")
         read = self.k.emu.read
         on_trampoline = False
-        for identity in self.to_check():
-            rec = self.rec(identity)
+        for identity, rec in self.visits():
             code = read(rec.ip, 5)
             if not rec.flags & FTRACE_FL_ENABLED:
                 if code != NOP:
@@ -834,16 +851,15 @@ class FtraceMachine(RuleBasedStateMachine):
         rng = random.Random(self.last_step)
         probes = rng.sample(live, min(SAMPLE, len(live)))
         classes = {}
-        for identity in self.to_check():
-            classes.setdefault(self.call_class(identity), []).append(identity)
+        for identity, rec in self.visits():
+            classes.setdefault(self.call_class(identity, rec.ip), []).append(identity)
         probes += [members[rng.randrange(len(members))] for members in classes.values()]
         by_ptr = {self.ops_of(u).ptr: u for u in self.exp.users if u not in ("graph", "probe")}
         for identity in probes:
             self.check_run(identity, by_ptr)
 
-    def call_class(self, identity):
-        """(where the site calls, or its bytes; the callbacks it should run; graph?)."""
-        ip = self.exp.ips[identity]
+    def call_class(self, identity, ip):
+        """(where the site at ip calls, or its bytes; the callbacks it should run; graph?)."""
         code = self.k.emu.read(ip, 5)
         tracers = self.tracers(identity) if self.exp.ftrace_enabled else []
         return (
