@@ -62,8 +62,8 @@ def test_json_report_holds_measured_figures():
         assert wide["functions_checked"] == row["records"]
         assert 0 < narrow["functions_checked"] < row["records"]
         for c in (wide, narrow):
-            assert c["model_s"] > 0 and c["checks_s"] > 0 and c["full_check_s"] > 0
-            assert c["step_s"] == pytest.approx(c["model_s"] + c["checks_s"], abs=2e-4)
+            # step_s is the median of each repeat's model + checks, not a sum of medians
+            assert min(c["model_s"], c["checks_s"], c["step_s"], c["full_check_s"]) > 0
     (bug,) = report["bugs"]
     assert bug["fix"] == "tramp-loop" and bug["found"] == 1
     assert isinstance(bug["median_examples"], int) and bug["median_seconds"] > 0
