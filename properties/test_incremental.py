@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, reject, settings
 from hypothesis.errors import Unsatisfiable
 from hypothesis.stateful import invariant, run_state_machine_as_test
 
-from properties.machine import INVARIANTS, FtraceMachine
+from properties.machine import FULL_CHECK_EVERY, INVARIANTS, FtraceMachine
 from properties.test_bugs import REACHABLE, read_golden
 from properties.variant import load_variant
 from properties.x86_variants import VARIANTS
@@ -182,3 +182,43 @@ def test_a_site_with_bytes_of_its_own_runs_in_the_emulator():
     with pytest.raises(AssertionError, match="f1234: callbacks of"):
         m.machine_code()
     assert "f1234" in runs and len(runs) <= 3  # two samples, then its own class
+
+
+def test_every_tenth_step_is_checked_in_full():
+    m = FtraceMachine(kernel="fixed")
+    m.check()  # the boot's check is a full one
+    assert m.full
+    fulls = []
+    for n in range(1, 2 * FULL_CHECK_EVERY + 1):
+        take(
+            m,
+            "register_ftrace_function(instance)"
+            if n % 2
+            else "unregister_ftrace_function(instance)",
+        )
+        m.check()
+        fulls.append(m.full)
+    assert [n + 1 for n, full in enumerate(fulls) if full] == [
+        FULL_CHECK_EVERY,
+        2 * FULL_CHECK_EVERY,
+    ]
+
+
+def test_the_end_of_a_program_is_checked_in_full():
+    """A breakage no step's bookkeeping saw fails the example at its end (teardown),
+    and a replayed program at its end; a failed step's teardown adds nothing."""
+    steps = ["register_ftrace_function(stack_trace)"]
+    m = FtraceMachine(kernel="fixed")
+    for line in steps:
+        take(m, line)
+    m.check()
+    m.healthy = True  # as hypothesis's run of the invariants leaves it
+    rec = m.k.recs_by_name["f2"][0]
+    object.__setattr__(rec, "flags", rec.flags + 1)  # a store the watch does not see
+    m.checking = None
+    m.check()  # the incremental check does not look at f2
+    assert not m.full and m.checking == []
+    with pytest.raises(AssertionError, match="count wrong: f2"):
+        m.teardown()
+    m.healthy = False  # a step (or its checks) failed: teardown must not hide it
+    m.teardown()
