@@ -376,6 +376,9 @@ def in_page_order(k, recs):
     Not a C function: the order of
     do_for_each_ftrace_rec() at linux-3.17.0+seed/kernel/trace/ftrace.c:1415.
     """
+    recs = recs if isinstance(recs, (set, frozenset)) else set(recs)
+    if len(recs) * 8 > len(k.rec_by_ip):  # most of them: the walk itself, filtered
+        return [rec for rec in k.do_for_each_ftrace_rec() if rec in recs]
     return sorted(recs, key=lambda rec: (k.rec_page[rec.ip].seq, rec.ip))
 
 
@@ -916,8 +919,9 @@ def ftrace_find_tramp_ops_new(k, rec):
 
     ftrace_find_tramp_ops_new() at linux-3.17.0+seed/kernel/trace/ftrace.c:1925.
     """
+    control_tramp = k.fixed(fixes.CONTROL_TRAMP)
     for op in do_for_each_ftrace_op(k):
-        if k.fixed(fixes.CONTROL_TRAMP) and not op.trampoline:
+        if control_tramp and not op.trampoline:
             # control_ops (empty hashes, no trampoline) would answer for every rec
             continue
         # pass rec in as regs to have non-NULL val
