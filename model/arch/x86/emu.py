@@ -450,7 +450,10 @@ class Emu:
         if dirty is None:
             self._dirty[base] = [lo, hi]
         else:
-            dirty[0], dirty[1] = min(dirty[0], lo), max(dirty[1], hi)
+            if lo < dirty[0]:
+                dirty[0] = lo
+            if hi > dirty[1]:
+                dirty[1] = hi
 
     def flush(self):
         """Give unicorn the text written since the last flush, one write per region,
