@@ -17,6 +17,9 @@ Each model user is the kernel user it stands for:
     global_ops filters     set_ftrace_filter, set_ftrace_notrace
     the sysctl             /proc/sys/kernel/ftrace_enabled
     insmod / rmmod         tpmod<N>.ko
+    perf                   tp_perf open|add|del|close (guest/perf/tp_perf.c): the
+                           ftrace:function event opened on CPU 0, enabled,
+                           disabled, closed
 
 A step the real kernel cannot take as the model does raises ``Inexpressible``
 with the reason; the table is ``INEXPRESSIBLE``.
@@ -36,8 +39,8 @@ INEXPRESSIBLE = {
     "kprobe": "kprobes register kprobe_ftrace_ops with an ip filter of the probed "
     "functions only; the model's kprobe user traces by its own hashes",
     "kprobe_ifs": "no in-tree static ops asks for SAVE_REGS_IF_SUPPORTED",
-    "perf": "perf's ftrace:function event needs a perf_event_open helper in the guest "
-    "(not built yet)",
+    "perf filter": "perf filters its event by PERF_EVENT_IOC_SET_FILTER ('ip == glob'), "
+    "which has no form for the model's ftrace_set_filter(perf, ...) yet",
     "module_alloc fails": "no fault injection for module_alloc in the guest",
     "notrace stack_trace": "the stack tracer has no notrace file",
     "middle glob": "a '*middle*' glob would match kernel functions besides the victims",
@@ -54,6 +57,18 @@ INEXPRESSIBLE = {
 # first step of sysctl-clear-en took 113 s).  Both callbacks are the same to
 # ftrace's accounting, so the step runs with function_trace_call.
 STACK_NOTE = "run with func_stack_trace=0: only the callback differs (see actions.STACK_NOTE)"
+
+
+# the model's perf steps -> the guest helper's commands: open is
+# TRACE_REG_PERF_OPEN (perf_event_open, disabled), add and del are
+# TRACE_REG_PERF_ADD/DEL (PERF_EVENT_IOC_ENABLE/DISABLE schedule the event in
+# and out on its CPU), close is TRACE_REG_PERF_CLOSE (close of the fd)
+PERF_STEPS = {
+    "perf_ftrace_function_register": "open",
+    "perf_ftrace_function_enable": "add",
+    "perf_ftrace_function_disable": "del",
+    "perf_ftrace_function_unregister": "close",
+}
 
 
 class Inexpressible(Exception):
@@ -112,6 +127,8 @@ def filter_file(ops, notrace):
         if notrace:
             raise Inexpressible(INEXPRESSIBLE["notrace stack_trace"])
         return f"{TRACING}/stack_trace_filter"
+    if ops == "perf":
+        raise Inexpressible(INEXPRESSIBLE["perf filter"])
     raise Inexpressible(INEXPRESSIBLE.get(ops, INEXPRESSIBLE["other ops"]))
 
 
@@ -199,6 +216,14 @@ class Translator:
             define += f"echo 'p:tp_{name} {real_name(name)}' >> {TRACING}/kprobe_events"
             return KernelStep(line, [define, f"echo 1 > {event}"])
         return KernelStep(line, [f"echo 0 > {event}"])
+
+    def _perf(self, line, call):
+        # the event's TRACE_REG_PERF_* step through the guest's perf helper
+        # (linux-3.17.0/kernel/trace/trace_event_perf.c:358)
+        what = PERF_STEPS.get(call)
+        if what is None:
+            raise Inexpressible(INEXPRESSIBLE["other step"])
+        return KernelStep(line, [f"tp_perf {what}"])
 
     def _sysctl(self, line, value):
         return KernelStep(line, [f"echo {value} > {SYSCTL}"])

@@ -4,6 +4,7 @@ Skipped only where QEMU is absent outside CI; in CI (CI=true) a missing
 QEMU fails these tests.
 """
 
+import functools
 import os
 import random
 import re
@@ -11,11 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from tramproof.live import diff
 from tramproof.live.actions import TRACING
-from tramproof.live.diff import random_program, run_on_fresh_guest
+from tramproof.live.diff import compare, random_program, run_on_fresh_guest
 from tramproof.live.guest import FULL, IMAGES, VICTIMS, Guest, qemu_binary
 from tramproof.live.replay import (
     VICTIM_FUNCTIONS,
+    FtraceMachine,
     callbacks_seen,
     golden_programs,
     replay_live,
@@ -94,6 +97,7 @@ def test_tramp_en_kept_across_the_sysctl_warns_on_the_real_kernel():
         (f"echo 1 > {TRACING}/function_profile_enabled", "graph"),
         (f"echo 'tp_f*:traceon' >> {TRACING}/set_ftrace_filter", "probe"),
         ("echo 1 > /proc/sys/kernel/stack_tracer_enabled", "stack_trace"),
+        ("tp_perf open && tp_perf add", "perf"),
     ],
 )
 def test_each_observed_callback_shows_when_it_runs(start, user):
@@ -125,3 +129,44 @@ def test_the_tc_file_of_the_sysctl_bug_fails_on_the_real_kernel():
     with Guest() as g:
         status, output = run_tc(g, to_tc(TRAMP_EN_KEPT, "tramp-en-kept"))
     assert status != 0 and "Bad trampoline accounting" in output
+
+
+# perf's event through the guest's tp_perf, with the function tracer and a
+# module beside it: the module's records miss perf's count (control-mod), and
+# closing the event then underflows it: both sides kill ftrace at step 9
+PERF_STEPS = [
+    "perf_ftrace_function_register(perf)",
+    "perf_ftrace_function_enable(perf)",
+    "function tracer on (func_stack_trace=0)",
+    "perf_ftrace_function_disable(perf)",
+    "insmod mod1",
+    "perf_ftrace_function_enable(perf)",
+    "perf_ftrace_function_disable(perf)",
+    "function tracer off",
+    "perf_ftrace_function_unregister(perf)",
+]
+
+
+def test_perf_steps_on_the_real_kernel_agree_with_the_model():
+    """Records, warnings and perf's callback (its event's count) after every step."""
+    with Guest() as g:
+        g.run("dmesg -c > /dev/null")
+        assert compare(PERF_STEPS, g) is None
+        dead = g.run("cat /proc/sys/kernel/ftrace_enabled").output
+    assert "No such device" in dead
+
+
+def test_a_model_whose_perf_add_does_nothing_is_caught(monkeypatch):
+    """The same steps against a broken model: perf's ADD not taken."""
+    broken = {"perf_ftrace_function_enable": lambda k, ops: None}
+    monkeypatch.setattr(diff, "FtraceMachine", functools.partial(FtraceMachine, overrides=broken))
+    with Guest() as g:
+        found = compare(PERF_STEPS, g)
+    assert found is not None and found.step == 2, found
+    assert found.what == "perf's callback on f0: model False, kernel True"
+
+
+def test_control_mod_is_confirmed_on_the_real_kernel():
+    """perf open, insmod: the module's functions are not ENABLED though perf traces them."""
+    result = replay_live(golden("control-mod").read_text())
+    assert result.verdict == "confirmed", result.reason
