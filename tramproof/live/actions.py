@@ -236,13 +236,17 @@ class Translator:
         return KernelStep(line, [f"rmmod tpmod{serial}"])
 
 
-def translate(steps, parse):
-    """KernelSteps for a whole program; Inexpressible names the first step that is not."""
+def translate(steps, parse, partial=False):
+    """KernelSteps for a whole program; Inexpressible names the first step that is
+    not.  With ``partial`` such a step is a KernelStep without commands instead,
+    its note the reason."""
     t = Translator(parse)
     out = []
     for number, line in enumerate(steps, 1):
         try:
             out.append(t.step(line))
         except Inexpressible as e:
-            raise Inexpressible(f"step {number} ({line}): {e}") from None
+            if not partial:
+                raise Inexpressible(f"step {number} ({line}): {e}") from None
+            out.append(KernelStep(line, [], f"not expressible: {e}"))
     return out

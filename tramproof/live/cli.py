@@ -3,7 +3,7 @@
     tramproof live replay PROGRAM...   run each program on a fresh guest beside the model
     python -m tramproof.live PROGRAM...   the same
     tramproof live diff [--minutes M]  random expressible programs on model and kernel
-    tramproof live tc PROGRAM [--run]  the program as an ftracetest .tc file (and run it)
+    tramproof live tc PROGRAM [--run] [--partial]  the program as an ftracetest .tc file
 
 Each PROGRAM is a report or a golden program.  Exit codes of replay: 0
 every program confirmed on the real kernel; 1 some program not reproduced
@@ -89,7 +89,7 @@ def tc(args, out):
     """Print (or run in a guest) the .tc file of a program."""
     try:
         text = Path(args.program).read_text()
-        script = to_tc(text, Path(args.program).stem)
+        script = to_tc(text, Path(args.program).stem, args.partial)
     except (OSError, UnicodeDecodeError, ReplayError) as e:
         print(f"tramproof live: {args.program}: {e}", file=sys.stderr)
         return 2
@@ -129,6 +129,12 @@ def add_arguments(parser):
     p = sub.add_parser("tc", help="a program as an ftracetest .tc file; --run runs it in a guest")
     p.add_argument("program", help="a report or a golden program")
     p.add_argument("--run", dest="execute", action="store_true", help="run it on a fresh guest")
+    p.add_argument(
+        "--partial",
+        action="store_true",
+        help="name the steps the kernel cannot take in comments and write the rest "
+        "(the .tc that fuzz writes beside each report)",
+    )
     guest_options(p)
     p.set_defaults(run=tc)
 
