@@ -101,6 +101,7 @@ class Clock:
     def __init__(self):
         self.model = self.kernel = 0.0
         self.steps = 0
+        self.boots = []  # seconds from QEMU's start to the guest's shell, not counted above
 
     def rates(self):
         """(model steps/s, kernel steps/s)."""
@@ -167,6 +168,8 @@ def first_disagreement(m, steps, guest, clock):
 
 def run_on_fresh_guest(steps, images, kernel, clock=None):
     with Guest(images, kernel) as g:
+        if clock is not None:
+            clock.boots.append(g.boot_seconds)
         g.run("dmesg -c > /dev/null")
         try:
             return compare(steps, g, clock)

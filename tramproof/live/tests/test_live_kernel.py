@@ -170,3 +170,14 @@ def test_control_mod_is_confirmed_on_the_real_kernel():
     """perf open, insmod: the module's functions are not ENABLED though perf traces them."""
     result = replay_live(golden("control-mod").read_text())
     assert result.verdict == "confirmed", result.reason
+
+
+def test_the_bench_measures_model_and_kernel_in_one_run():
+    """`tramproof bench --live`: both rates from the same programs, as measured."""
+    from tramproof.live import bench as live_bench
+
+    live = live_bench.measure(6)
+    assert live["error"] is None and live["steps"] > 0 and live["programs"] >= 1
+    assert live["model_steps_per_s"] > 0 and live["kernel_steps_per_s"] > 0
+    ratio = live["model_steps_per_s"] / live["kernel_steps_per_s"]
+    assert abs(live["model_over_kernel"] - ratio) <= 0.05 * ratio + 0.1
