@@ -61,6 +61,14 @@ def sized(claim, predicted, notable=()):
         (result("global_ops->trampolines is 1, 0 records have TRAMP for it",
                 notable=["2 trampolines activated, 3 expected"]), "differs"),
         (result("global_ops->trampolines is 1, 0 records have TRAMP for it"), "not reproduced"),
+        # the same count in the kernel's own words (tramp_hash_matches)
+        (result("0 trampolines activated, 1 expected (graph_ops)",
+                notable=["0 trampolines activated, 1 expected"]), "confirmed"),
+        (result("0 trampolines activated, 1 expected (graph_ops)",
+                notable=["0 trampolines activated, 2 expected"]), "differs"),
+        (sized("0 trampolines activated, 4 expected (graph_ops)",
+               "step 4: 0 trampolines activated, 16 expected (graph_ops)",
+               notable=["0 trampolines activated, 16 expected"]), "confirmed"),
         # the claim counted 4 functions; the guest has 16, and the model at that size says 16
         (sized("global_ops->trampolines is 4, 3 records have TRAMP for it",
                "step 2: global_ops->trampolines is 16, 15 records have TRAMP for it",
