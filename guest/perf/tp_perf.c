@@ -7,6 +7,10 @@
  *                   a daemon is started that holds the event's fd
  *   tp_perf add     PERF_EVENT_IOC_ENABLE: the event is scheduled in
  *   tp_perf del     PERF_EVENT_IOC_DISABLE: the event is scheduled out
+ *   tp_perf filter 'ip == GLOB'   PERF_EVENT_IOC_SET_FILTER: "ip == GLOB" is
+ *                   ftrace_set_filter(ops, GLOB, reset=1), "ip != GLOB"
+ *                   ftrace_set_notrace(ops, GLOB, reset=1) (3.17's
+ *                   trace_events_filter.c, ftrace_function_set_filter)
  *   tp_perf read    the event's count (calls perf's callback counted)
  *   tp_perf close   close() of the fd; the daemon exits
  *
@@ -103,9 +107,18 @@ static int perf_open(char *text, size_t len)
 }
 
 /* One command on the open event's fd; the status (0 or an errno). */
-static int serve(int *fd, const char *cmd, char *text, size_t len)
+static int serve(int *fd, const char *cmd, const char *arg, char *text, size_t len)
 {
 	uint64_t count;
+
+	if (!strcmp(cmd, "filter")) {
+		if (ioctl(*fd, PERF_EVENT_IOC_SET_FILTER, arg)) {
+			snprintf(text, len, "filter: %s", strerror(errno));
+			return errno;
+		}
+		snprintf(text, len, "filtered");
+		return 0;
+	}
 
 	if (!strcmp(cmd, "add") || !strcmp(cmd, "del")) {
 		int on = !strcmp(cmd, "add");
@@ -165,10 +178,11 @@ static void daemon_main(void)
 	commands = fdopen(in, "r");
 	fd = -2; /* not opened yet: the first command must be open */
 	while (fgets(line, sizeof(line), commands)) {
-		int status;
+		int status, at = 0;
 
-		if (sscanf(line, "%ld %31s", &seq, cmd) != 2)
+		if (sscanf(line, "%ld %31s %n", &seq, cmd, &at) != 2)
 			continue;
+		line[strcspn(line, "\n")] = '\0';
 		if (!strcmp(cmd, "open")) {
 			if (fd != -2) {
 				status = EBUSY;
@@ -181,7 +195,7 @@ static void daemon_main(void)
 			status = EBADF;
 			snprintf(text, sizeof(text), "%s: the event is not open", cmd);
 		} else {
-			status = serve(&fd, cmd, text, sizeof(text));
+			status = serve(&fd, cmd, line + at, text, sizeof(text));
 		}
 		snprintf(reply, sizeof(reply), "%ld %d %s\n", seq, status, text);
 		if (write(ack, reply, strlen(reply)) < 0)
@@ -194,8 +208,8 @@ static void daemon_main(void)
 	_exit(0);
 }
 
-/* Send one command and wait for its answer; the exit status. */
-static int client(const char *cmd, int wait_for_daemon)
+/* Send one command (and its argument) and wait for its answer; the exit status. */
+static int client(const char *cmd, const char *arg, int wait_for_daemon)
 {
 	char buf[4 * LINE], line[LINE];
 	long seq = getpid(), deadline = now_ms() + TIMEOUT_MS;
@@ -217,7 +231,7 @@ static int client(const char *cmd, int wait_for_daemon)
 		}
 		usleep(10000);
 	}
-	snprintf(line, sizeof(line), "%ld %s\n", seq, cmd);
+	snprintf(line, sizeof(line), "%ld %s %s\n", seq, cmd, arg);
 	if (write(in, line, strlen(line)) != (ssize_t)strlen(line)) {
 		fprintf(stderr, "tp_perf %s: %s\n", cmd, strerror(errno));
 		return 2;
@@ -257,15 +271,17 @@ static int client(const char *cmd, int wait_for_daemon)
 
 int main(int argc, char **argv)
 {
-	const char *cmd = argc == 2 ? argv[1] : "";
-	static const char *const known[] = { "open", "add", "del", "read", "close" };
+	const char *cmd = argc >= 2 ? argv[1] : "";
+	const char *arg = argc == 3 ? argv[2] : "";
+	static const char *const known[] = { "open", "add", "del", "read", "close", "filter" };
 	unsigned i;
 
 	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++)
 		if (!strcmp(cmd, known[i]))
 			break;
-	if (i == sizeof(known) / sizeof(known[0])) {
-		fprintf(stderr, "usage: tp_perf open|add|del|read|close\n");
+	if (i == sizeof(known) / sizeof(known[0]) || argc != 2 + !strcmp(cmd, "filter") ||
+	    strlen(arg) > 128 || strchr(arg, '\n')) {
+		fprintf(stderr, "usage: tp_perf open|add|del|read|close, tp_perf filter 'ip == GLOB'\n");
 		return 2;
 	}
 	if (!strcmp(cmd, "open")) {
@@ -273,7 +289,7 @@ int main(int argc, char **argv)
 
 		if (probe >= 0) { /* a daemon holds an event already: it says so */
 			close(probe);
-			return client(cmd, 0);
+			return client(cmd, arg, 0);
 		}
 		switch (fork()) {
 		case -1:
@@ -282,7 +298,7 @@ int main(int argc, char **argv)
 		case 0:
 			daemon_main();
 		}
-		return client(cmd, 1);
+		return client(cmd, arg, 1);
 	}
-	return client(cmd, 0);
+	return client(cmd, arg, 0);
 }

@@ -19,7 +19,8 @@ Each model user is the kernel user it stands for:
     insmod / rmmod         tpmod<N>.ko
     perf                   tp_perf open|add|del|close (guest/perf/tp_perf.c): the
                            ftrace:function event opened on CPU 0, enabled,
-                           disabled, closed
+                           disabled, closed; its hashes tp_perf filter 'ip == glob'
+                           (filter) and 'ip != glob' (notrace)
 
 A step the real kernel cannot take as the model does raises ``Inexpressible``
 with the reason; the table is ``INEXPRESSIBLE``.
@@ -39,8 +40,9 @@ INEXPRESSIBLE = {
     "kprobe": "kprobes register kprobe_ftrace_ops with an ip filter of the probed "
     "functions only; the model's kprobe user traces by its own hashes",
     "kprobe_ifs": "no in-tree static ops asks for SAVE_REGS_IF_SUPPORTED",
-    "perf filter": "perf filters its event by PERF_EVENT_IOC_SET_FILTER ('ip == glob'), "
-    "which has no form for the model's ftrace_set_filter(perf, ...) yet",
+    "perf filter": "perf's filter ioctl resets the hash and takes a glob: no form for "
+    "reset=0, NULL or a '!' pattern",
+    "perf filter closed": "perf's event has no filter before it is open (its ops is the event's)",
     "module_alloc fails": "no fault injection for module_alloc in the guest",
     "notrace stack_trace": "the stack tracer has no notrace file",
     "middle glob": "a '*middle*' glob would match kernel functions besides the victims",
@@ -127,8 +129,6 @@ def filter_file(ops, notrace):
         if notrace:
             raise Inexpressible(INEXPRESSIBLE["notrace stack_trace"])
         return f"{TRACING}/stack_trace_filter"
-    if ops == "perf":
-        raise Inexpressible(INEXPRESSIBLE["perf filter"])
     raise Inexpressible(INEXPRESSIBLE.get(ops, INEXPRESSIBLE["other ops"]))
 
 
@@ -137,6 +137,7 @@ class Translator:
 
     def __init__(self, parse):
         self.parse = parse  # the model's step grammar: line -> (action, groups)
+        self.perf_open = False  # perf's event: opened by the steps so far, not closed
 
     def step(self, line):
         action, g = self.parse(line)
@@ -188,12 +189,26 @@ class Translator:
         # (linux-3.17.0+seed/kernel/trace/ftrace.c:3798), the file truncates
         # it on open (ftrace.c:3075) and moves it in on close all the same
         # (ftrace.c:4053).  Found by `live diff`.
+        if ops == "perf":
+            return self._perf_filter(line, call, buf, reset)
         path = filter_file(ops, call == "ftrace_set_notrace")
         redirect = ">" if reset == "1" else ">>"
         if buf == "NULL":
             # open (O_TRUNC with reset) and close: the hash is applied as it is
             return KernelStep(line, [f": {redirect} {path}"])
         return KernelStep(line, [f"echo '{real_pattern(buf[1:-1])}' {redirect} {path}"])
+
+    def _perf_filter(self, line, call, buf, reset):
+        # PERF_EVENT_IOC_SET_FILTER on the open event: each leaf "ip == GLOB" is
+        # ftrace_set_filter(ops, GLOB, reset) and "ip != GLOB" ftrace_set_notrace,
+        # the first of each kind with reset=1 (3.17's trace_events_filter.c,
+        # ftrace_function_set_filter(), beside ftrace_profile_set_filter())
+        if not self.perf_open:
+            raise Inexpressible(INEXPRESSIBLE["perf filter closed"])
+        if reset != "1" or buf == "NULL" or buf.startswith("'!"):
+            raise Inexpressible(INEXPRESSIBLE["perf filter"])
+        op = "!=" if call == "ftrace_set_notrace" else "=="
+        return KernelStep(line, [f"tp_perf filter 'ip {op} {real_pattern(buf[1:-1])}'"])
 
     def _tracefs(self, line, pattern, redirect, which):
         return KernelStep(
@@ -223,6 +238,7 @@ class Translator:
         what = PERF_STEPS.get(call)
         if what is None:
             raise Inexpressible(INEXPRESSIBLE["other step"])
+        self.perf_open = what != "close"
         return KernelStep(line, [f"tp_perf {what}"])
 
     def _sysctl(self, line, value):

@@ -63,6 +63,10 @@ def random_step(rng, m):
         choices.append("perf_ftrace_function_disable(perf)")
     else:
         choices.append(f"perf_ftrace_function_{rng.choice(['enable', 'unregister'])}(perf)")
+    if perf.active:  # its filter ioctl: a reset and a glob, never '!' (actions._perf_filter)
+        call = rng.choice(["ftrace_set_filter", "ftrace_set_notrace"])
+        pattern = rng.choice([n for n in names if not n.startswith("!")])
+        choices.append(f"{call}(perf, '{pattern}', reset=1)")
     if m.next_module < 6:
         choices.append(f"insmod mod{m.next_module}")
     if loaded:

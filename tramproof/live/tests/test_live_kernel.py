@@ -161,6 +161,24 @@ def test_perf_steps_on_the_real_kernel_agree_with_the_model():
     assert "No such device" in dead
 
 
+# perf's filter through its ioctl: the callback on f0 follows the hashes
+PERF_FILTER_STEPS = [
+    "perf_ftrace_function_register(perf)",
+    "ftrace_set_filter(perf, 'f1', reset=1)",
+    "perf_ftrace_function_enable(perf)",
+    "ftrace_set_filter(perf, 'f0', reset=1)",
+    "ftrace_set_notrace(perf, 'f*', reset=1)",
+    "perf_ftrace_function_disable(perf)",
+    "perf_ftrace_function_unregister(perf)",
+]
+
+
+def test_perfs_filter_on_the_real_kernel_agrees_with_the_model():
+    with Guest() as g:
+        g.run("dmesg -c > /dev/null")
+        assert compare(PERF_FILTER_STEPS, g) is None
+
+
 def test_a_model_whose_perf_add_does_nothing_is_caught(monkeypatch):
     """The same steps against a broken model: perf's ADD not taken."""
     broken = {"perf_ftrace_function_enable": lambda k, ops: None}
