@@ -243,15 +243,15 @@ def judge(result, guest):
         return verdict_without(notable, f"no {key!r} in dmesg")
     # the seed's count check, in the model's words or in the kernel's own (the
     # tramp_hash_matches invariant words it as the kernel's pr_warn does)
-    count = r"->trampolines is (\d+), \d+ records have TRAMP|trampolines activated, (\d+) expected"
-    tramps = re.search(count, claim)
+    checked = r"->trampolines is (\d+), \d+ records have|trampolines activated, (\d+) expected"
+    tramps = re.search(checked, claim)
     if tramps:
         # the kernel's own check of the same count, ftrace_save_ops_tramp_hash()
         # (linux-3.17.0+seed/kernel/trace/ftrace.c:2286), runs when the ops's
         # trampolines are updated.  A count depends on how many functions the
         # world has: the model run at the guest's size (result.predicted) says
         # which N to look for.
-        sized = re.search(count, result.predicted or "") or tramps
+        sized = re.search(checked, result.predicted or "") or tramps
         n = sized.group(1) or sized.group(2)
         hits = [x for x in notable if f"trampolines activated, {n} expected" in x]
         if hits:
