@@ -240,3 +240,14 @@ def test_control_mod_holds_on_3_19_8_too():
     assert re.search(r"^tp_mod1_a_tp \[tpmod1\] \(1\)", enabled, re.M), enabled
     assert "at kernel/trace/ftrace.c:1707 __ftrace_hash_rec_update" in dmesg, dmesg[-2000:]
     assert "No such device" in sysctl
+
+
+def test_the_tc_file_of_the_perf_program_fails_on_the_real_kernel():
+    """perf's steps in a .tc (as fuzz writes beside a report) run in the guest:
+    the close's underflow warning fails the test."""
+    from tramproof.live.ftracetest import run_tc, to_tc
+
+    program = "".join(f"  {n}. {line}\n" for n, line in enumerate(PERF_STEPS, 1))
+    with Guest() as g:
+        status, output = run_tc(g, to_tc(program, "perf-control-mod", partial=True))
+    assert status != 0 and "ftrace.c:1663" in output, output[-2000:]
