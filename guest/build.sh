@@ -12,8 +12,8 @@
 # 3.19.8: some build fixes differ, patches/3.19.8/).
 # TP_VARIANT=victims builds, in a tree of its own, bzImage-victims: a kernel
 # whose only traceable functions are the victims (patches/victims-only/).  On
-# 3.17.0 it boots with the full build's initramfs; on 3.19.8 it is the only
-# build, so it makes its own initramfs.
+# 3.17.0 it boots with the full build's initramfs; on 3.19.8 it makes the
+# initramfs too (the same bytes as the full tree's: the modules ask for -pg).
 # The manifest names the tree's origin from TP_SOURCE and TP_COMMIT (defaults:
 # the tree the project builds that kernel from, guest/initramfs.sh).
 #

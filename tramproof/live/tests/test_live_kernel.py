@@ -251,3 +251,14 @@ def test_the_tc_file_of_the_perf_program_fails_on_the_real_kernel():
     with Guest() as g:
         status, output = run_tc(g, to_tc(program, "perf-control-mod", partial=True))
     assert status != 0 and "ftrace.c:1663" in output, output[-2000:]
+
+
+def test_3_19_8s_boot_self_test_of_the_ops_passes():
+    """The patch as merged passes the dynamic ftrace ops self tests that
+    3.17.0+seed fails ("0 trampolines activated, 1 expected" there)."""
+    with Guest(images=IMAGES_3_19_8, kernel=FULL, selftest=True) as g:
+        dmesg = g.run("dmesg", timeout=60).output
+    passed, tests, notable = kernel_verdict(dmesg)
+    ops = [t.name for t in tests if t.name.startswith("dynamic ftrace ops")]
+    assert ops == ["dynamic ftrace ops #1", "dynamic ftrace ops #2"], dmesg[-2000:]
+    assert passed and notable == [], notable
