@@ -20,7 +20,7 @@ from pathlib import Path
 from tramproof.live.actions import Inexpressible
 from tramproof.live.diff import diff
 from tramproof.live.ftracetest import run_tc, to_tc
-from tramproof.live.guest import FULL, IMAGES, VICTIMS, Guest, GuestError
+from tramproof.live.guest import FULL, IMAGES, VICTIMS, Guest, GuestError, images_kernel
 from tramproof.live.replay import NOTABLE, TIMESTAMP, render, replay_live
 from tramproof.replay import ReplayError
 
@@ -40,9 +40,20 @@ def guest_options(p):
     )
 
 
+def other_kernel_note(images, out):
+    """Say so when the guest is not the kernel the model is of."""
+    kernel = images_kernel(images)
+    if kernel and not kernel.startswith("3.17.0+seed"):
+        out.write(
+            f"note: the guest is {kernel}; the model is of 3.17.0+seed, and its "
+            "enabled_functions lines have 3.17's format\n"
+        )
+
+
 def replay(args, out):
     """Run every program; print each side by side, then a table; the exit code."""
     rows, code = [], 0
+    other_kernel_note(args.images, out)
     for path in args.program:
         try:
             text = Path(path).read_text()
@@ -75,6 +86,7 @@ def replay(args, out):
 
 
 def run_diff(args, out):
+    other_kernel_note(args.images, out)
     try:
         _, _, findings = diff(
             args.minutes, args.seed, args.steps, args.images, KERNELS[args.kernel], out
