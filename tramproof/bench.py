@@ -499,10 +499,10 @@ def parse_options(args):
         raise UsageError("--seeds, --cap, --calls and --examples must be positive")
     if args.budget <= 0:
         raise UsageError("--budget must be positive")
-    if args.live is not None and args.live <= 0:
-        raise UsageError("--live must be positive")
     if args.plot:
         check_plot_path(args.plot)
+    if args.live is not None and args.live <= 0:
+        raise UsageError("--live must be positive")
     return sizes, ids
 
 

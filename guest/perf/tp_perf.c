@@ -88,7 +88,10 @@ static int perf_open(char *text, size_t len)
 	int fd;
 
 	if (id < 0) {
-		snprintf(text, len, "%s: %s", EVENT_ID, strerror(errno));
+		int err = errno;
+
+		snprintf(text, len, "%s: %s", EVENT_ID, strerror(err));
+		errno = err;
 		return -1;
 	}
 	memset(&attr, 0, sizeof(attr));
@@ -98,12 +101,25 @@ static int perf_open(char *text, size_t len)
 	attr.disabled = 1;
 	attr.exclude_callchain_user = 1;
 	fd = syscall(SYS_perf_event_open, &attr, -1, 0, -1, 0);
-	if (fd < 0)
+	if (fd < 0) {
+		int err = errno;
+
 		snprintf(text, len, "perf_event_open(ftrace:function id %ld): %s", id,
-			 strerror(errno));
-	else
+			 strerror(err));
+		errno = err;
+	} else {
 		snprintf(text, len, "opened ftrace:function (id %ld)", id);
+	}
 	return fd;
+}
+
+/* A failed call's answer: "<cmd>: <why>"; its errno. */
+static int failed(const char *cmd, char *text, size_t len)
+{
+	int err = errno;
+
+	snprintf(text, len, "%s: %s", cmd, strerror(err));
+	return err;
 }
 
 /* One command on the open event's fd; the status (0 or an errno). */
@@ -112,37 +128,34 @@ static int serve(int *fd, const char *cmd, const char *arg, char *text, size_t l
 	uint64_t count;
 
 	if (!strcmp(cmd, "filter")) {
-		if (ioctl(*fd, PERF_EVENT_IOC_SET_FILTER, arg)) {
-			snprintf(text, len, "filter: %s", strerror(errno));
-			return errno;
-		}
+		if (ioctl(*fd, PERF_EVENT_IOC_SET_FILTER, arg))
+			return failed(cmd, text, len);
 		snprintf(text, len, "filtered");
 		return 0;
 	}
-
 	if (!strcmp(cmd, "add") || !strcmp(cmd, "del")) {
 		int on = !strcmp(cmd, "add");
 
-		if (ioctl(*fd, on ? PERF_EVENT_IOC_ENABLE : PERF_EVENT_IOC_DISABLE, 0)) {
-			snprintf(text, len, "%s: %s", cmd, strerror(errno));
-			return errno;
-		}
+		if (ioctl(*fd, on ? PERF_EVENT_IOC_ENABLE : PERF_EVENT_IOC_DISABLE, 0))
+			return failed(cmd, text, len);
 		snprintf(text, len, on ? "enabled" : "disabled");
 		return 0;
 	}
 	if (!strcmp(cmd, "read")) {
-		if (read(*fd, &count, sizeof(count)) != sizeof(count)) {
-			snprintf(text, len, "read: %s", strerror(errno));
+		ssize_t n = read(*fd, &count, sizeof(count));
+
+		if (n < 0)
+			return failed(cmd, text, len);
+		if (n != sizeof(count)) {
+			snprintf(text, len, "read: %zd bytes, not %zu", n, sizeof(count));
 			return EIO;
 		}
 		snprintf(text, len, "%llu", (unsigned long long)count);
 		return 0;
 	}
 	if (!strcmp(cmd, "close")) {
-		if (close(*fd)) {
-			snprintf(text, len, "close: %s", strerror(errno));
-			return errno;
-		}
+		if (close(*fd))
+			return failed(cmd, text, len);
 		*fd = -1;
 		snprintf(text, len, "closed");
 		return 0;
