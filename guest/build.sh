@@ -1,33 +1,51 @@
 #!/usr/bin/env bash
-# Build tramproof's guest: the kernel 3.17.0+seed with the project's build
-# fixes, config fragment and vmlinux victims; the victim modules; the initramfs.
+# Build tramproof's guest: the kernel with the project's build fixes, config
+# fragment and vmlinux victims; then (guest/initramfs.sh) the victim modules,
+# the perf helper and the initramfs.
 #
 # usage: guest/build.sh KERNEL_TREE [OUT_DIR]
-#   KERNEL_TREE  a v3.17.0 source tree with the seed's files overlaid (see guest/README.md)
-#   OUT_DIR      where bzImage, initramfs.cpio.gz and config go (default: guest/images)
-# TP_VARIANT=victims builds, in a tree of its own, bzImage-victims only: a
-# kernel whose only traceable functions are the victims and the self test's
-# (patches/victims-only/); it boots with the full build's initramfs.
+#   KERNEL_TREE  the kernel's source tree (see guest/README.md): by default
+#                v3.17.0 with the seed's files overlaid
+#   OUT_DIR      where the images go (default: guest/images, or
+#                guest/images/3.19.8 for TP_KERNEL=3.19.8)
+# TP_KERNEL is 3.17.0 (the default) or 3.19.8 (the patch as merged, plain
+# 3.19.8: some build fixes differ, patches/3.19.8/).
+# TP_VARIANT=victims builds, in a tree of its own, bzImage-victims: a kernel
+# whose only traceable functions are the victims (patches/victims-only/).  On
+# 3.17.0 it boots with the full build's initramfs; on 3.19.8 it makes the
+# initramfs too (the same bytes as the full tree's: the modules ask for -pg).
 # The manifest names the tree's origin from TP_SOURCE and TP_COMMIT (defaults:
-# the v3.17.0 the project builds from).
+# the tree the project builds that kernel from, guest/initramfs.sh).
 #
 # Patches are applied once (a tree that has them is left as it is), so the
 # script can be rerun on the same tree for an incremental build.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 tree=$(cd "${1:?usage: guest/build.sh KERNEL_TREE [OUT_DIR]}" && pwd)
-out=$(mkdir -p "${2:-$here/images}" && cd "${2:-$here/images}" && pwd)
+kernel=${TP_KERNEL:-3.17.0}
+variant=${TP_VARIANT:-full}
+case $kernel in
+    3.17.0)
+        patches=("$here"/patches/*.patch)
+        default_out=$here/images ;;
+    3.19.8)
+        # 3.19.8 has compiler-gcc5.h, a static per_cpu_load_addr and -std=gnu89
+        patches=("$here"/patches/02-no-pie.patch "$here"/patches/04-recordmcount-skip.patch
+                 "$here"/patches/05-jmp-rel32.patch "$here"/patches/3.19.8/*.patch)
+        default_out=$here/images/3.19.8 ;;
+    *) echo "TP_KERNEL is 3.17.0 or 3.19.8, not $kernel" >&2; exit 2 ;;
+esac
+case $variant in
+    full) ;;
+    victims) patches+=("$here"/patches/victims-only/*.patch) ;;
+    *) echo "TP_VARIANT is full or victims, not $variant" >&2; exit 2 ;;
+esac
+out=$(mkdir -p "${2:-$default_out}" && cd "${2:-$default_out}" && pwd)
 jobs=$(nproc)
 # a build that says who and when the same way every time
 export KBUILD_BUILD_TIMESTAMP="2014-10-05 00:00:00 UTC" KBUILD_BUILD_USER=tramproof
 export KBUILD_BUILD_HOST=tramproof KBUILD_BUILD_VERSION=1
-
-variant=${TP_VARIANT:-full}
-case $variant in
-    full) patches=("$here"/patches/*.patch) ;;
-    victims) patches=("$here"/patches/*.patch "$here"/patches/victims-only/*.patch) ;;
-    *) echo "TP_VARIANT is full or victims, not $variant" >&2; exit 2 ;;
-esac
+export TP_KERNEL=$kernel
 
 cd "$tree"
 for p in "${patches[@]}"; do
@@ -58,29 +76,17 @@ for opt in $(grep -o '^CONFIG_[A-Z0-9_]*=y' "$here/tramproof.config"); do
     grep -qx "$opt" .config || { echo "config: $opt did not stick" >&2; exit 1; }
 done
 
-if [ "$variant" = victims ]; then
+if [ "$variant" = victims ] && [ "$kernel" = 3.17.0 ]; then
     make -j"$jobs" bzImage
     cp arch/x86/boot/bzImage "$out/bzImage-victims"
     ls -l "$out"
     exit 0
 fi
 make -j"$jobs" bzImage modules
-
-# the victim modules mod0..mod5 of the model, one .ko each
-mods=$(mktemp -d)
-trap 'rm -rf "$mods"' EXIT
-for n in 0 1 2 3 4 5; do
-    cp "$here/victim/tp_mod.c" "$mods/tpmod$n.c"
-    echo "obj-m += tpmod$n.o"
-    echo "CFLAGS_tpmod$n.o := -DTP_SERIAL=$n"
-done > "$mods/Kbuild"
-make -s -C "$tree" M="$mods" modules
-strip --strip-debug "$mods"/tpmod*.ko
-
-cp arch/x86/boot/bzImage "$out/bzImage"
+if [ "$variant" = victims ]; then
+    cp arch/x86/boot/bzImage "$out/bzImage-victims"
+else
+    cp arch/x86/boot/bzImage "$out/bzImage"
+fi
 cp .config "$out/config"
-python3 "$here/mkinitramfs.py" "$out/initramfs.cpio.gz" "${BUSYBOX:-/bin/busybox}" \
-    "$here/init" "$mods"/tpmod[0-5].ko
-python3 "$here/manifest.py" write "$out" "${TP_SOURCE:-lexi6725/linux-3.17.0 on GitHub}" \
-    "${TP_COMMIT:-26c80e2472a851fb0a75dad933d789286e4c4774}"
-ls -l "$out"
+"$here/initramfs.sh" "$tree" "$out"

@@ -1,8 +1,9 @@
 """Write (or check) the manifest of the guest images: where the kernel came
 from, what the project changed, and the sha256 of every file.
 
-usage: python3 manifest.py write IMAGES_DIR SOURCE COMMIT
+usage: python3 manifest.py write IMAGES_DIR KERNEL SOURCE COMMIT
        python3 manifest.py check IMAGES_DIR
+KERNEL is 3.17.0 (built with the seed's files overlaid) or 3.19.8.
 """
 
 import hashlib
@@ -11,30 +12,49 @@ from pathlib import Path
 
 GUEST = Path(__file__).resolve().parent
 IMAGES = ("bzImage", "bzImage-victims", "initramfs.cpio.gz", "config")
+# the patches each kernel's build applies (build.sh), relative to guest/
+PATCHES = {
+    "3.17.0": ("patches/*.patch", "patches/victims-only/*.patch"),
+    "3.19.8": (
+        "patches/02-no-pie.patch", "patches/04-recordmcount-skip.patch",
+        "patches/05-jmp-rel32.patch", "patches/3.19.8/*.patch", "patches/victims-only/*.patch",
+    ),
+}  # fmt: skip
+HEADER = {
+    "3.17.0": (
+        "kernel 3.17.0+seed",
+        "the seed's files (linux-3.17.0+seed in the reference folder)",
+    ),
+    "3.19.8": ("kernel 3.19.8 (the patch as merged)", "none"),
+}
+OTHER_INPUTS = (
+    "tramproof.config", "victim/tp_victim.c", "victim/tp_mod.c", "perf/tp_perf.c",
+    "init", "build.sh", "initramfs.sh", "mkinitramfs.py",
+)  # fmt: skip
 
 
 def sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def inputs():
-    """The project's inputs to the build, relative to guest/."""
-    files = sorted(GUEST.glob("patches/**/*.patch")) + [
-        GUEST / "tramproof.config", GUEST / "victim/tp_victim.c", GUEST / "victim/tp_mod.c",
-        GUEST / "init", GUEST / "build.sh", GUEST / "mkinitramfs.py",
-    ]  # fmt: skip
+def inputs(kernel):
+    """The project's inputs to the build of ``kernel``, relative to guest/."""
+    files = sorted({f for pattern in PATCHES[kernel] for f in GUEST.glob(pattern)})
+    files += [GUEST / name for name in OTHER_INPUTS]
     return [(f.relative_to(GUEST).as_posix(), sha256(f)) for f in files]
 
 
-def write(images, source, commit):
+def write(images, kernel, source, commit):
+    what, overlay = HEADER[kernel]
     lines = [
-        "# tramproof guest images: kernel 3.17.0+seed, built by guest/build.sh",
+        f"# tramproof guest images: {what}, built by guest/build.sh",
         f"source: {source}",
         f"commit: {commit}",
-        "overlay: the seed's files (linux-3.17.0+seed in the reference folder)",
+        f"overlay: {overlay}",
     ]
-    lines += [f"input {sha} {name}" for name, sha in inputs()]
-    lines += [f"image {sha256(Path(images) / n)} {n}" for n in IMAGES]
+    lines += [f"input {sha} {name}" for name, sha in inputs(kernel)]
+    present = [n for n in IMAGES if (Path(images) / n).is_file()]
+    lines += [f"image {sha256(Path(images) / n)} {n}" for n in present]
     (Path(images) / "MANIFEST").write_text("\n".join(lines) + "\n")
 
 
@@ -51,11 +71,11 @@ def check(images):
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["write"] and len(sys.argv) == 5:
+    if sys.argv[1:2] == ["write"] and len(sys.argv) == 6 and sys.argv[3] in PATCHES:
         write(*sys.argv[2:])
     elif sys.argv[1:2] == ["check"] and len(sys.argv) == 3:
         bad = check(sys.argv[2])
         print("\n".join(f"changed: {b}" for b in bad) or "ok")
         sys.exit(1 if bad else 0)
     else:
-        sys.exit(__doc__.strip().splitlines()[-2])
+        sys.exit("\n".join(__doc__.strip().splitlines()[-3:-1]))

@@ -1,7 +1,7 @@
 """Write the guest's initramfs: a gzip'd cpio (newc) archive, byte for byte the
 same for the same inputs (mtime 0, root-owned, sorted).
 
-usage: python3 mkinitramfs.py OUT.cpio.gz BUSYBOX INIT [MODULE.ko ...]
+usage: python3 mkinitramfs.py OUT.cpio.gz BUSYBOX INIT TP_PERF [MODULE.ko ...]
 """
 
 import gzip
@@ -19,11 +19,12 @@ def entry(name, mode, data=b"", rdev=(0, 0), ino=1):
     return out + data + b"\0" * (-len(data) % 4)
 
 
-def archive(busybox, init, modules):
+def archive(busybox, init, perf, modules):
     files = [
         ("bin", stat.S_IFDIR | 0o755, b""),
         ("bin/busybox", stat.S_IFREG | 0o755, busybox),
         ("bin/sh", stat.S_IFLNK | 0o777, b"busybox"),
+        ("bin/tp_perf", stat.S_IFREG | 0o755, perf),
         ("dev", stat.S_IFDIR | 0o755, b""),
         ("init", stat.S_IFREG | 0o755, init),
         ("lib", stat.S_IFDIR | 0o755, b""),
@@ -40,15 +41,16 @@ def archive(busybox, init, modules):
 
 
 def main(argv):
-    if len(argv) < 3:
+    if len(argv) < 4:
         sys.exit(__doc__.strip().splitlines()[-1])
-    out, busybox, init, *modules = argv
+    out, busybox, init, perf, *modules = argv
 
     def read(path):
         with open(path, "rb") as f:
             return f.read()
 
-    data = archive(read(busybox), read(init), [(os.path.basename(m), read(m)) for m in modules])
+    mods = [(os.path.basename(m), read(m)) for m in modules]
+    data = archive(read(busybox), read(init), read(perf), mods)
     with open(out, "wb") as f:
         f.write(gzip.compress(data, compresslevel=9, mtime=0))
 

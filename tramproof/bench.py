@@ -9,6 +9,8 @@
   of its shrunk program (properties/golden/<id>.txt);
 - one emulated traced call through a SAVE_REGS trampoline against bare
   unicorn on the same bytes;
+- with ``--live SECONDS``: the model's steps per second against the real
+  kernel's under QEMU, on the same random programs (tramproof/live/bench.py);
 - the peak memory of the run.
 
 Times are wall-clock and CPU (process) time: the ratios use CPU time, which
@@ -39,6 +41,7 @@ from properties.machine import OPS_USERS, FtraceMachine
 from properties.users import PATH_USERS, USERS
 from tramproof import bench_emulation
 from tramproof.hunt import HUNT
+from tramproof.live import bench as live_bench
 
 GOLDEN = Path(properties.__file__).parent / "golden"
 REACHABLE = [f.id for f in fixes.CATALOGUE if f.unreachable_because is None]
@@ -537,6 +540,13 @@ def add_arguments(parser):
     parser.add_argument(
         "--calls", type=int, default=2000, help="emulated calls per batch (default: %(default)s)"
     )
+    parser.add_argument(
+        "--live",
+        type=float,
+        metavar="SECONDS",
+        help="also measure model steps/s against the real kernel's under QEMU, on live "
+        "diff's random programs for about SECONDS (default: off)",
+    )
 
 
 def parse_options(args):
@@ -565,6 +575,8 @@ def parse_options(args):
         raise UsageError("--budget must be positive")
     if args.plot:
         check_plot_path(args.plot)
+    if args.live is not None and args.live <= 0:
+        raise UsageError("--live must be positive")
     return sizes, ids
 
 
@@ -665,6 +677,8 @@ def render(report, out):
             f"{emu['recorded_us']:.1f} us recorded, {emu['bare_us']:.1f} us bare unicorn, "
             f"{emu['ratio']:.2f}x\n"
         )
+    if report.get("live"):
+        live_bench.render(report["live"], out)
     out.write(f"\npeak memory (max RSS): {report['peak_rss_mib']:.1f} MiB\n\ntargets\n")
     for name, t in report["targets"].items():
         verdict = {True: "met", False: "NOT met", None: "not measured"}[t["met"]]
@@ -683,6 +697,7 @@ def bench(args, out):
     report["steps"] = step_costs(sizes)
     report["bugs"] = bugs(ids, args.seeds, args.cap)
     report["emulation"] = bench_emulation.measure(args.calls)
+    report["live"] = live_bench.measure(args.live) if args.live else None
     report["peak_rss_mib"] = peak_rss_mib()
     report["targets"] = targets(report)
     if args.plot:

@@ -723,6 +723,9 @@ def record(run, result, report_dir, log):
     write_atomic(report_dir / f"{rep.slug}.json", rep.to_json())
     if not rep.error:
         write_atomic(report_dir / f"test_{rep.test_name}.py", rep.to_test())
+    tc = rep.to_tc()
+    if tc is not None:  # its steps for the real kernel, as `tramproof live tc` writes them
+        write_atomic(report_dir / f"{rep.slug}.tc", tc)
     run.reports[key] = (result.index, rep)
     # the masked kernel's full name is in the report; the log keeps lines short
     on = f"{run.kernel} ({len(rep.masked)} masked)" if rep.masked else run.kernel

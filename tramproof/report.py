@@ -30,6 +30,8 @@ from model.include.linux.ftrace import (
 )
 from properties.machine import FtraceMachine
 from properties.x86_checks import call_target
+from tramproof.live import ftracetest
+from tramproof.live.actions import Inexpressible
 from tramproof.replay import ReplayError, parse, read_program, take_and_check
 
 # bump when a report can no longer be read by the previous reader; 2: the
@@ -174,6 +176,15 @@ class Report:
         data = {"schema": "tramproof-report", "format": FORMAT, **asdict(self)}
         data.update(verdict=self.verdict, slug=self.slug, test_file=f"test_{self.test_name}.py")
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+    def to_tc(self):
+        """The report's steps as `tramproof live tc` writes them (an ftracetest .tc
+        file for tramproof's guest), the inexpressible ones named in comments;
+        None when no step is expressible."""
+        try:
+            return ftracetest.to_tc(self.to_text(), self.slug, partial=True)
+        except (Inexpressible, ReplayError):
+            return None
 
     def to_test(self):
         steps = "".join(f"    {step!r},\n" for step in self.steps)

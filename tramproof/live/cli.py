@@ -3,7 +3,7 @@
     tramproof live replay PROGRAM...   run each program on a fresh guest beside the model
     python -m tramproof.live PROGRAM...   the same
     tramproof live diff [--minutes M]  random expressible programs on model and kernel
-    tramproof live tc PROGRAM [--run]  the program as an ftracetest .tc file (and run it)
+    tramproof live tc PROGRAM [--run] [--partial]  the program as an ftracetest .tc file
 
 Each PROGRAM is a report or a golden program.  Exit codes of replay: 0
 every program confirmed on the real kernel; 1 some program not reproduced
@@ -20,7 +20,7 @@ from pathlib import Path
 from tramproof.live.actions import Inexpressible
 from tramproof.live.diff import diff
 from tramproof.live.ftracetest import run_tc, to_tc
-from tramproof.live.guest import FULL, IMAGES, VICTIMS, Guest, GuestError
+from tramproof.live.guest import FULL, IMAGES, VICTIMS, Guest, GuestError, images_kernel
 from tramproof.live.replay import NOTABLE, TIMESTAMP, render, replay_live
 from tramproof.replay import ReplayError
 
@@ -40,9 +40,20 @@ def guest_options(p):
     )
 
 
+def other_kernel_note(images, out):
+    """Say so when the guest is not the kernel the model is of."""
+    kernel = images_kernel(images)
+    if kernel and not kernel.startswith("3.17.0+seed"):
+        out.write(
+            f"note: the guest is {kernel}; the model is of 3.17.0+seed, and its "
+            "enabled_functions lines have 3.17's format\n"
+        )
+
+
 def replay(args, out):
     """Run every program; print each side by side, then a table; the exit code."""
     rows, code = [], 0
+    other_kernel_note(args.images, out)
     for path in args.program:
         try:
             text = Path(path).read_text()
@@ -75,6 +86,7 @@ def replay(args, out):
 
 
 def run_diff(args, out):
+    other_kernel_note(args.images, out)
     try:
         _, _, findings = diff(
             args.minutes, args.seed, args.steps, args.images, KERNELS[args.kernel], out
@@ -89,7 +101,7 @@ def tc(args, out):
     """Print (or run in a guest) the .tc file of a program."""
     try:
         text = Path(args.program).read_text()
-        script = to_tc(text, Path(args.program).stem)
+        script = to_tc(text, Path(args.program).stem, args.partial)
     except (OSError, UnicodeDecodeError, ReplayError) as e:
         print(f"tramproof live: {args.program}: {e}", file=sys.stderr)
         return 2
@@ -129,6 +141,12 @@ def add_arguments(parser):
     p = sub.add_parser("tc", help="a program as an ftracetest .tc file; --run runs it in a guest")
     p.add_argument("program", help="a report or a golden program")
     p.add_argument("--run", dest="execute", action="store_true", help="run it on a fresh guest")
+    p.add_argument(
+        "--partial",
+        action="store_true",
+        help="name the steps the kernel cannot take in comments and write the rest "
+        "(the .tc that fuzz writes beside each report)",
+    )
     guest_options(p)
     p.set_defaults(run=tc)
 

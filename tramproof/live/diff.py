@@ -3,9 +3,10 @@ real kernel, step by step; every disagreement is a finding about the model.
 
 After each step both sides are compared on the victims' enabled_functions
 lines (count, ``R``, whether and what kind of trampoline: its address is the
-allocator's) and on whether the kernel warned.  A program that disagrees is
-shrunk by dropping steps while it still disagrees at some step, one fresh
-guest per try.
+allocator's) and on whether the kernel warned; after a perf step, also on
+whether perf's callback runs for a call of f0 (its event's count).  A
+program that disagrees is shrunk by dropping steps while it still disagrees
+at some step, one fresh guest per try.
 """
 
 import random
@@ -22,10 +23,13 @@ from tramproof.live.replay import (
     model_records,
     observe,
     parse,
+    perf_ran,
     shape,
 )
 from tramproof.replay import ReplayError, take
 
+# the victim called after a perf step to see whether perf's callback runs
+PERF_PROBE = "f0"
 PATTERNS = ("f0", "f1", "f2", "f3", "f*", "!f1", "*_a", "mod*")
 
 
@@ -52,6 +56,17 @@ def random_step(rng, m):
     names = [p for p in PATTERNS if loaded or "f" in p]
     names += [f"mod{s}_{f}" for s in loaded for f in "ab"]
     choices.append(f"{call}({ops}, '{rng.choice(names)}', reset={rng.randint(0, 1)})")
+    perf = users["perf"]  # the event's next step, as the machine's perf rule takes it
+    if not perf.active:
+        choices.append("perf_ftrace_function_register(perf)")
+    elif perf.enabled_here:
+        choices.append("perf_ftrace_function_disable(perf)")
+    else:
+        choices.append(f"perf_ftrace_function_{rng.choice(['enable', 'unregister'])}(perf)")
+    if perf.active:  # its filter ioctl: a reset and a glob, never '!' (actions._perf_filter)
+        call = rng.choice(["ftrace_set_filter", "ftrace_set_notrace"])
+        pattern = rng.choice([n for n in names if not n.startswith("!")])
+        choices.append(f"{call}(perf, '{pattern}', reset=1)")
     if m.next_module < 6:
         choices.append(f"insmod mod{m.next_module}")
     if loaded:
@@ -90,6 +105,7 @@ class Clock:
     def __init__(self):
         self.model = self.kernel = 0.0
         self.steps = 0
+        self.boots = []  # seconds from QEMU's start to the guest's shell, not counted above
 
     def rates(self):
         """(model steps/s, kernel steps/s)."""
@@ -132,6 +148,18 @@ def first_disagreement(m, steps, guest, clock):
             a, b = shape(mine.get(name)), shape(obs.enabled.get(name))
             if a != b:
                 return Disagreement(number, f"{name}: model {a!r}, kernel {b!r}")
+        if ks.commands and ks.commands[0].startswith("tp_perf") and not obs.dead:
+            # perf's ADD and DEL change no record: its callback is what shows them
+            t = time.perf_counter()
+            mine = "perf" in m.sys.called(PERF_PROBE)
+            t2 = time.perf_counter()
+            theirs = perf_ran(guest, PERF_PROBE)
+            clock.model += t2 - t
+            clock.kernel += time.perf_counter() - t2
+            if mine != theirs:
+                return Disagreement(
+                    number, f"perf's callback on {PERF_PROBE}: model {mine}, kernel {theirs}"
+                )
         model_warned = len(m.k.warnings) > warned
         warned = len(m.k.warnings)
         if model_warned != bool(obs.notable):
@@ -144,6 +172,8 @@ def first_disagreement(m, steps, guest, clock):
 
 def run_on_fresh_guest(steps, images, kernel, clock=None):
     with Guest(images, kernel) as g:
+        if clock is not None:
+            clock.boots.append(g.boot_seconds)
         g.run("dmesg -c > /dev/null")
         try:
             return compare(steps, g, clock)

@@ -8,23 +8,37 @@ the warning a ``the kernel warned`` failure names, and for any WARNING.
 import base64
 import re
 
-from tramproof.live.actions import TRACING, translate
+from tramproof.live.actions import TRACING, Inexpressible, translate
 from tramproof.live.replay import claimed_failure, parse, read_program
 
 
-def to_tc(text, name):
-    """The .tc text of the program in ``text``; Inexpressible if it has no such form."""
+def to_tc(text, name, partial=False):
+    """The .tc text of the program in ``text``; Inexpressible if it has no such form.
+
+    With ``partial`` (a fuzz report's .tc) an inexpressible step is a comment
+    that says why, and the test runs the other steps; Inexpressible only when
+    no step is expressible.
+    """
     steps = read_program(text)
     claim = claimed_failure(text)
+    kernel_steps = translate(steps, parse, partial)
+    skipped = [n for n, s in enumerate(kernel_steps, 1) if not s.commands]
+    if len(skipped) == len(steps):
+        raise Inexpressible("no step is expressible")
     lines = [
         "#!/bin/sh",
         f"# description: tramproof {name}: {claim or 'a program in kernel words'}",
         "# Written by tramproof live from the program's steps; the model's functions",
         "# f<N> and mod<N>_<x> are tramproof's victims tp_f<N>_tp and tp_mod<N>_<x>_tp",
-        "# (guest/victim/), loaded as tpmod<N>.ko.",
-        "dmesg -c > /dev/null",
+        "# (guest/victim/), loaded as tpmod<N>.ko; perf's steps use its tp_perf.",
     ]
-    for number, step in enumerate(translate(steps, parse), 1):
+    if skipped:
+        lines.append(
+            f"# Not run: step(s) {', '.join(map(str, skipped))}, which the kernel's"
+            " interfaces cannot take (named below): the test may miss the failure."
+        )
+    lines.append("dmesg -c > /dev/null")
+    for number, step in enumerate(kernel_steps, 1):
         lines.append(f"# {number}. {step.line}" + (f"  ({step.note})" if step.note else ""))
         lines += step.commands
     warned = re.match(r"the kernel warned: [\w_]+: (.+?)(?: at:|$)", claim)

@@ -47,6 +47,17 @@ class GuestDied(GuestError):
     """QEMU exited: the kernel panicked (an oops panics this image) or powered off."""
 
 
+def images_kernel(images):
+    """The kernel the images' MANIFEST names ("3.17.0+seed", "3.19.8 (the patch as
+    merged)", ...), or None without one."""
+    try:
+        head = (Path(images) / "MANIFEST").read_text().splitlines()[0]
+    except (OSError, IndexError, UnicodeDecodeError):
+        return None
+    m = re.match(r"# tramproof guest images: kernel (.+), built by", head)
+    return m.group(1) if m else None
+
+
 def qemu_binary():
     """The path of qemu-system-x86_64, or None."""
     return shutil.which("qemu-system-x86_64")

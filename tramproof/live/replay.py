@@ -64,6 +64,7 @@ class Observation:
     notable: list  # new dmesg lines that matter
     enabled: dict  # model function name -> enabled_functions line (victims only)
     dead: bool = False  # ftrace killed itself: enabled_functions answers ENODEV
+    sysctl_on: bool = True  # /proc/sys/kernel/ftrace_enabled reads 1
 
 
 @dataclass
@@ -107,7 +108,8 @@ def observe(guest, outputs, statuses):
         if name:
             lines[name] = model_line(x)
     dead = "No such device" in sysctl
-    return Observation(statuses, outputs, notable, lines, dead)
+    on = re.search(r"(?m)^1$", sysctl) is not None
+    return Observation(statuses, outputs, notable, lines, dead, on)
 
 
 def model_line(kernel_line):
@@ -157,7 +159,22 @@ def claimed_failure(text):
     return m.group(1).strip() if m else ""
 
 
-OBSERVABLE = ("function", "instance", "graph", "stack_trace", "probe")
+OBSERVABLE = ("function", "instance", "graph", "stack_trace", "probe", "perf")
+
+
+def perf_count(guest):
+    """The count of perf's ftrace:function event (calls its callback counted), or
+    None while no event is open (guest/perf/tp_perf.c)."""
+    reply = guest.run("tp_perf read")
+    words = [x for x in reply.output.splitlines() if not TIMESTAMP.match(x)]
+    return int(words[0]) if reply.status == 0 and words and words[0].isdigit() else None
+
+
+def perf_ran(guest, name):
+    """Whether perf's callback runs when the guest calls victim ``name`` once."""
+    before = perf_count(guest)
+    guest.run(f"echo {real_name(name)} > {CALL}")
+    return before is not None and (perf_count(guest) or 0) > before
 
 
 def callbacks_seen(guest, name):
@@ -167,7 +184,9 @@ def callbacks_seen(guest, name):
     around the call only); graph (the profiler): its hit count in
     trace_stat/function0 grows; stack_trace: stack_max_size, set to 0 first,
     grows (any traced function would grow it: it says the stack tracer ran);
-    probe (a traceon probe): a first call with tracing_on off turns it on.
+    probe (a traceon probe): a first call with tracing_on off turns it on;
+    perf: the count of its ftrace:function event (read by the guest's
+    tp_perf, which fails while no event is open) grows.
     """
     fn = real_name(name)
     stats = f"{TRACING}/trace_stat/function0"
@@ -180,6 +199,7 @@ def callbacks_seen(guest, name):
         words = text(f"grep ' {fn} ' {stats}").split()
         return int(words[1]) if words[:1] == [fn] and words[1:2] and words[1].isdigit() else 0
 
+    counted = perf_count(guest)
     # probe (a traceon function probe): tracing_on, off before the call, turns on
     guest.run(f"echo 0 > {TRACING}/tracing_on; echo {fn} > {CALL}")
     probed = text(f"cat {TRACING}/tracing_on").strip() == "1"
@@ -200,6 +220,8 @@ def callbacks_seen(guest, name):
         seen.append("stack_trace")
     if probed:
         seen.append("probe")
+    if counted is not None and (perf_count(guest) or 0) > counted:
+        seen.append("perf")
     return seen
 
 
@@ -207,7 +229,7 @@ def judge(result, guest):
     """(verdict, reason) for result.claimed against what the kernel showed."""
     claim = result.claimed
     notable = [x for s in result.steps for x in s.kernel.notable]
-    last = result.steps[-1].kernel if result.steps else None
+    last = judged_step(result)
     warned = re.match(r"the kernel warned: [\w_]+: (.+)", claim)
     if warned:
         key = re.split(r" at:|: |\(", warned.group(1))[0].strip()
@@ -219,22 +241,33 @@ def judge(result, guest):
         return "differs", f"the kernel died: {result.died}"
     if warned:
         return verdict_without(notable, f"no {key!r} in dmesg")
-    tramps = re.search(r"(\w+)->trampolines is (\d+), (\d+) records have TRAMP", claim)
+    # the seed's count check, in the model's words or in the kernel's own (the
+    # tramp_hash_matches invariant words it as the kernel's pr_warn does)
+    checked = r"->trampolines is (\d+), \d+ records have|trampolines activated, (\d+) expected"
+    tramps = re.search(checked, claim)
     if tramps:
         # the kernel's own check of the same count, ftrace_save_ops_tramp_hash()
-        # (linux-3.17.0+seed/kernel/trace/ftrace.c:2286)
-        # A count depends on how many functions the world has: the model run
-        # at the guest's size (result.predicted) says which N to look for.
-        sized = re.search(r"->trampolines is (\d+)", result.predicted or "")
-        n = sized.group(1) if sized else tramps.group(2)
+        # (linux-3.17.0+seed/kernel/trace/ftrace.c:2286), runs when the ops's
+        # trampolines are updated.  A count depends on how many functions the
+        # world has: the model run at the guest's size (result.predicted) says
+        # which N to look for.
+        sized = re.search(checked, result.predicted or "") or tramps
+        n = sized.group(1) or sized.group(2)
         hits = [x for x in notable if f"trampolines activated, {n} expected" in x]
         if hits:
             return "confirmed", f"the kernel printed: {hits[0]}"
         return verdict_without(notable, "no 'trampolines activated, N expected' with the same N")
-    rec = re.search(r"(\w+): flags ([\w|]+) count (\d+)", claim)
+    rec = re.search(r"(\w+): flags ([\w|]+) count (\d+)(?:, traced by \[(.*)\])?", claim)
     if rec and last is not None:
-        name, flags, count = rec.groups()
+        name, flags, count, tracers = rec.groups()
         shown = last.enabled.get(name)
+        users = re.findall(r"'(\w+)'", tracers or "")
+        if "ENABLED" not in flags.split("|") and users and last.sysctl_on and not last.dead:
+            # users trace it and ftrace is on: a right kernel lists it (t_show
+            # lists ENABLED records); no line is the claim's "not ENABLED"
+            if shown is None:
+                return "confirmed", f"enabled_functions has no line for {name}, traced by {users}"
+            return verdict_without(notable, f"enabled_functions: {shown}")
         if "ENABLED" not in flags.split("|"):
             return verdict_without(
                 notable, f"{name} is not ENABLED in the model: enabled_functions cannot show it"
@@ -267,6 +300,17 @@ def judge(result, guest):
             return "confirmed", f"calling {real_name(name)} ran {sorted(seen) or 'none of them'}"
         return verdict_without(notable, f"calling {real_name(name)} ran {sorted(seen)}")
     return verdict_without(notable, "the kernel has no window on this failure")
+
+
+def judged_step(result):
+    """What the kernel showed where the claim is judged: at the step where the
+    model's run failed with it (a program that goes on past it), else the last."""
+    if not result.steps:
+        return None
+    m = re.match(r"step (\d+): (.+)", result.predicted or "")
+    if m and m.group(2) == result.claimed and int(m.group(1)) <= len(result.steps):
+        return result.steps[int(m.group(1)) - 1].kernel
+    return result.steps[-1].kernel
 
 
 def verdict_without(notable, why):

@@ -19,6 +19,8 @@ from tramproof import report
 from tramproof.cli import main
 from tramproof.fuzz import Config
 from tramproof.fuzz import fuzz as run_fuzz
+from tramproof.live.actions import translate
+from tramproof.replay import parse, read_program
 
 ROOT = Path(__file__).parent.parent.parent
 
@@ -50,6 +52,29 @@ def test_as_posted_fails_with_catalogued_bugs_reported(as_posted):
         assert r["schema"] == "tramproof-report" and r["format"] == report.FORMAT
         assert (reports / f"{r['slug']}.txt").exists() and (reports / r["test_file"]).exists()
         assert r["verdict"] in verdict or r["known"][0] in verdict
+
+
+def test_each_report_has_its_tc_file_beside_it(as_posted):
+    """fuzz writes `tramproof live tc --partial`'s .tc beside each report whose
+    program has an expressible step; the others are named in comments."""
+    _, _, reports = as_posted
+    written = 0
+    for path in sorted(reports.glob("*.txt")):
+        text = path.read_text()
+        kernel_steps = translate(read_program(text), parse, partial=True)
+        tc = path.with_suffix(".tc")
+        if not any(s.commands for s in kernel_steps):
+            assert not tc.exists(), tc
+            continue
+        out = io.StringIO()
+        assert main(["live", "tc", "--partial", str(path)], out) == 0
+        assert tc.read_text() == out.getvalue()
+        body = tc.read_text().splitlines()
+        for number, s in enumerate(kernel_steps, 1):
+            named = [x for x in body if x.startswith(f"# {number}. {s.line}")]
+            assert len(named) == 1 and ("not expressible" in named[0]) == (not s.commands)
+        written += 1
+    assert written >= 1
 
 
 def test_same_seed_same_reports_byte_for_byte(as_posted, tmp_path):

@@ -94,11 +94,52 @@ def test_the_stack_variant_of_the_function_tracer_is_noted():
         "ftrace_set_notrace(stack_trace, 'f1', reset=1)",
         "ftrace_set_filter(kprobe_ifs, 'f1', reset=1)",
         "ftrace_set_filter(global_ops, '*od1*', reset=1)",
+        "ftrace_set_filter(perf, 'f1', reset=1)",
     ],
 )
 def test_what_the_kernel_cannot_do_is_named(line):
     with pytest.raises(Inexpressible, match=r"step 1 \("):
         translate([line], parse)
+
+
+def test_perfs_steps_are_the_helpers_commands():
+    steps = [
+        "perf_ftrace_function_register(perf)",
+        "perf_ftrace_function_enable(perf)",
+        "perf_ftrace_function_disable(perf)",
+        "perf_ftrace_function_unregister(perf)",
+    ]
+    cmds = [c for s in translate(steps, parse) for c in s.commands]
+    assert cmds == ["tp_perf open", "tp_perf add", "tp_perf del", "tp_perf close"]
+
+
+def test_perfs_filter_is_its_ioctl_while_the_event_is_open():
+    program = [
+        "perf_ftrace_function_register(perf)",
+        "ftrace_set_filter(perf, 'f1', reset=1)",
+        "ftrace_set_notrace(perf, 'f*', reset=1)",
+    ]
+    steps = translate(program, parse)
+    assert [s.commands for s in steps[1:]] == [
+        ["tp_perf filter 'ip == tp_f1_tp'"],
+        ["tp_perf filter 'ip != tp_f*'"],
+    ]
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        ["ftrace_set_filter(perf, 'f1', reset=1)"],  # no event yet
+        ["perf_ftrace_function_register(perf)", "perf_ftrace_function_unregister(perf)",
+         "ftrace_set_filter(perf, 'f1', reset=1)"],  # the event is gone
+        ["perf_ftrace_function_register(perf)", "ftrace_set_filter(perf, 'f1', reset=0)"],
+        ["perf_ftrace_function_register(perf)", "ftrace_set_filter(perf, '!f1', reset=1)"],
+        ["perf_ftrace_function_register(perf)", "ftrace_set_notrace(perf, NULL, reset=1)"],
+    ],
+)  # fmt: skip
+def test_perfs_filter_without_an_ioctl_form_is_named(steps):
+    with pytest.raises(Inexpressible, match="perf"):
+        translate(steps, parse)
 
 
 def test_every_golden_program_is_either_translated_or_named_inexpressible():

@@ -115,3 +115,25 @@ def test_killing_tramproof_kills_its_qemu():
     while alive(qemu) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not alive(qemu)
+
+
+def test_the_images_say_which_kernel_they_hold():
+    from tramproof.live.guest import IMAGES, images_kernel
+
+    assert images_kernel(IMAGES) == "3.17.0+seed"
+    assert images_kernel(IMAGES / "3.19.8").startswith("3.19.8")
+    assert images_kernel(IMAGES / "no-such-folder") is None
+
+
+def test_replay_on_another_kernel_says_the_model_is_of_3_17():
+    import io
+
+    from tramproof.live.cli import other_kernel_note
+    from tramproof.live.guest import IMAGES
+
+    notes = []
+    for images in (IMAGES, IMAGES / "3.19.8"):
+        out = io.StringIO()
+        other_kernel_note(images, out)
+        notes.append(out.getvalue())
+    assert notes[0] == "" and notes[1].startswith("note: the guest is 3.19.8")

@@ -17,8 +17,8 @@ WARN = "the kernel warned: FTRACE_WARN_ON: Bad trampoline accounting at: 0xfffff
 BAD_TRAMP = "Bad trampoline accounting at: ffffffff8100a000 (tp_f0_tp+0x0/0x10)"
 
 
-def result(claim, notable=(), enabled=None, statuses=(0,), outputs=("",), died=""):
-    obs = Observation(list(statuses), list(outputs), list(notable), enabled or {})
+def result(claim, notable=(), enabled=None, statuses=(0,), outputs=("",), died="", sysctl=True):
+    obs = Observation(list(statuses), list(outputs), list(notable), enabled or {}, False, sysctl)
     step = StepResult(1, "x", ["x"], "", obs, {}, None, 0.0)
     return LiveResult(steps=[step], claimed=claim, died=died)
 
@@ -47,6 +47,12 @@ def sized(claim, predicted, notable=()):
                 enabled={"f0": "f0 (1)  "}), "not reproduced"),
         (result("TRAMP on a record 0 users trace: f0: flags TRAMP count 0, traced by []"),
          "not reproduced"),
+        # a record users trace that is not ENABLED: a right kernel would list it
+        (result("count wrong: mod1_a: flags 0 count 0, traced by ['perf']"), "confirmed"),
+        (result("count wrong: mod1_a: flags 0 count 0, traced by ['perf']",
+                enabled={"mod1_a": "mod1_a [mod1] (1)  "}), "not reproduced"),
+        (result("count wrong: mod1_a: flags 0 count 0, traced by ['perf']", sysctl=False),
+         "not reproduced"),
         (result("function tracer start returned -16", statuses=(1,),
                 outputs=("sh: write error: Device or resource busy",)), "confirmed"),
         (result("function tracer start returned -16"), "not reproduced"),
@@ -55,6 +61,14 @@ def sized(claim, predicted, notable=()):
         (result("global_ops->trampolines is 1, 0 records have TRAMP for it",
                 notable=["2 trampolines activated, 3 expected"]), "differs"),
         (result("global_ops->trampolines is 1, 0 records have TRAMP for it"), "not reproduced"),
+        # the same count in the kernel's own words (tramp_hash_matches)
+        (result("0 trampolines activated, 1 expected (graph_ops)",
+                notable=["0 trampolines activated, 1 expected"]), "confirmed"),
+        (result("0 trampolines activated, 1 expected (graph_ops)",
+                notable=["0 trampolines activated, 2 expected"]), "differs"),
+        (sized("0 trampolines activated, 4 expected (graph_ops)",
+               "step 4: 0 trampolines activated, 16 expected (graph_ops)",
+               notable=["0 trampolines activated, 16 expected"]), "confirmed"),
         # the claim counted 4 functions; the guest has 16, and the model at that size says 16
         (sized("global_ops->trampolines is 4, 3 records have TRAMP for it",
                "step 2: global_ops->trampolines is 16, 15 records have TRAMP for it",
@@ -129,6 +143,8 @@ class Scripted:
             out = "1\n" if "probe" in self.ran else "0\n"
         elif command.startswith("cat") and "stack_max_size" in command:
             out = "1200\n" if "stack_trace" in self.ran else "0\n"
+        elif command == "tp_perf read":
+            out = f"{self.calls if 'perf' in self.ran else 0}\n"
         return Reply(out, status, 0.0)
 
 
@@ -146,10 +162,26 @@ class Scripted:
         ("f0: callbacks of ['kprobe'] ran, expected []", ["function"], "not reproduced"),
         ("f0: callbacks of [] ran, expected ['probe']", [], "confirmed"),
         ("f0: callbacks of [] ran, expected ['probe']", ["probe"], "not reproduced"),
+        ("f0: callbacks of ['perf'] ran, expected []", ["perf"], "confirmed"),
+        ("f0: callbacks of ['perf'] ran, expected []", [], "not reproduced"),
+        ("f0: callbacks of [] ran, expected ['perf']", [], "confirmed"),
     ],
 )
 def test_callbacks_are_judged_by_what_ran(claim, ran, verdict):
     assert judge(result(claim), Scripted(ran))[0] == verdict
+
+
+def test_a_claim_is_judged_where_the_models_run_failed_with_it():
+    """A program that goes on past the model's failure (ftrace dies later) is
+    judged on the step of the failure, not the last."""
+    claim = "count wrong: mod1_a: flags ENABLED count 1, traced by ['function', 'perf']"
+    at = Observation([0], [""], [], {"mod1_a": "mod1_a [mod1] (1)  "})
+    later = Observation([0], [""], ["WARNING: ..."], {}, dead=True)
+    steps = [StepResult(n, "x", ["x"], "", o, {}, None, 0.0) for n, o in ((1, at), (2, later))]
+    res = LiveResult(steps=steps, claimed=claim, predicted=f"step 1: {claim}")
+    assert judge(res, guest=None)[0] == "confirmed"
+    res.predicted = f"step 2: {claim}"
+    assert judge(res, guest=None)[0] == "differs"
 
 
 def test_the_models_warnings_are_looked_for_in_the_boot_log():
