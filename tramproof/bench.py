@@ -19,6 +19,7 @@ another process on the machine disturbs less.  Plain text by default,
 (needs matplotlib: ``pip install tramproof[bench]``).
 """
 
+import gc
 import json
 import os
 import platform
@@ -329,10 +330,13 @@ def step_costs(sizes):
 
     Each step is taken STEP_REPEATS times (with its undo between, also
     checked) on one booted machine whose boot was checked in full first;
-    the figures are medians: the model's own work (the step), the
-    incremental checks after it, and a full check of the same state (what
-    every FULL_CHECK_EVERY-th step and the end of an example add, measured
-    on its own: the periodic one is not let fall on a measured step).
+    the figures are medians: the model's own work (the step) and the
+    incremental checks after it, then, apart, a full check of the state the
+    step leaves (what every FULL_CHECK_EVERY-th step and the end of an
+    example add; the periodic one is not let fall on a measured step).  As
+    timeit does, the cyclic garbage collector is off while a step is timed:
+    its passes over the whole heap come from all that ran before, not from
+    the step.
     """
     rows = []
     for records in sizes:
@@ -342,20 +346,26 @@ def step_costs(sizes):
         row = {"records": records}
         for kind, (take, undo) in STEP_KINDS.items():
             model, checks, full = [], [], []
-            for _ in range(STEP_REPEATS[kind]):
-                t0 = time.process_time()
-                take(m)
-                m.full_due = False
-                t1 = time.process_time()
-                m.check()
-                t2 = time.process_time()
-                visited = len(m.checking)
-                m.full_check()
-                t3 = time.process_time()
+            for i in range(STEP_REPEATS[kind]):
+                gc.collect()
+                gc.disable()
+                try:
+                    t0 = time.process_time()
+                    take(m)
+                    m.full_due = False
+                    t1 = time.process_time()
+                    m.check()
+                    t2 = time.process_time()
+                    visited = len(m.checking)
+                    if i < STEP_REPEATS["wide"]:
+                        m.full_check()
+                        full.append(time.process_time() - t2)
+                finally:
+                    gc.enable()
                 model.append(t1 - t0)
                 checks.append(t2 - t1)
-                full.append(t3 - t2)
                 undo(m)
+                m.full_due = False
                 m.check()
             row[kind] = {
                 "model_s": round(statistics.median(model), 4),

@@ -6,6 +6,7 @@ itself) are integers holding emulated addresses; pointers that only C
 code follows (``next``, the hashes) are Python references.
 """
 
+import sys
 from dataclasses import dataclass
 
 MCOUNT_INSN_SIZE = 5
@@ -200,6 +201,19 @@ class RecordWatch:
         self.tramp = set()
         self.live = set()
         self.dirty = set()
+
+    def compact(self):
+        """Give a set that emptied out a table of its size.
+
+        A Python set keeps the table of its largest size, and walking it
+        costs that size: after a step that traced every record and one that
+        untraced them, a walk of ``live`` would cost 40,000 slots for one
+        record.  No C counterpart: the model's bookkeeping.
+        """
+        for name in ("tramp_en", "tramp", "live"):
+            kept = getattr(self, name)
+            if sys.getsizeof(kept) > 64 * len(kept) + 4096:
+                setattr(self, name, set(kept))
 
 
 class dyn_ftrace:

@@ -1012,6 +1012,7 @@ def ftrace_modify_all_code(k, command):
             k.ftrace_replace_code(enable)
             k.rec_walk = None
             k.rec_watch.pending.clear()
+            k.rec_watch.compact()
             k.last_walk_enable = enable
             break
     if update and k.ftrace_trace_function != list_func:
