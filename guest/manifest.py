@@ -1,11 +1,13 @@
 """Write (or check) the manifest of the guest images: where the kernel came
-from, what the project changed, and the sha256 of every file.
+from, what the project changed, and the sha256 of every file: the inputs, the
+images, and what the initramfs packs (the perf helper tp_perf, the modules).
 
 usage: python3 manifest.py write IMAGES_DIR KERNEL SOURCE COMMIT
        python3 manifest.py check IMAGES_DIR
 KERNEL is 3.17.0 (built with the seed's files overlaid) or 3.19.8.
 """
 
+import gzip
 import hashlib
 import sys
 from pathlib import Path
@@ -37,6 +39,23 @@ def sha256(path):
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def packed(initramfs):
+    """{name: sha256} of the regular files in a gzip'd newc archive
+    (mkinitramfs.py's): what was built into it, the perf helper among them."""
+    data, at, out = gzip.decompress(Path(initramfs).read_bytes()), 0, {}
+    while True:
+        head = data[at : at + 110]
+        mode, size, namesize = (int(head[6 + 8 * i : 14 + 8 * i], 16) for i in (1, 6, 11))
+        name = data[at + 110 : at + 110 + namesize - 1].decode()
+        at += 110 + namesize
+        at += -at % 4
+        if name == "TRAILER!!!":
+            return out
+        if mode & 0o170000 == 0o100000:
+            out[name] = hashlib.sha256(data[at : at + size]).hexdigest()
+        at += size + (-size % 4)
+
+
 def inputs(kernel):
     """The project's inputs to the build of ``kernel``, relative to guest/."""
     files = sorted({f for pattern in PATCHES[kernel] for f in GUEST.glob(pattern)})
@@ -55,6 +74,8 @@ def write(images, kernel, source, commit):
     lines += [f"input {sha} {name}" for name, sha in inputs(kernel)]
     present = [n for n in IMAGES if (Path(images) / n).is_file()]
     lines += [f"image {sha256(Path(images) / n)} {n}" for n in present]
+    ramfs = Path(images) / "initramfs.cpio.gz"
+    lines += [f"packed {sha} initramfs.cpio.gz:{n}" for n, sha in sorted(packed(ramfs).items())]
     (Path(images) / "MANIFEST").write_text("\n".join(lines) + "\n")
 
 
@@ -62,11 +83,16 @@ def check(images):
     """The names whose sha256 is not the manifest's (images and inputs)."""
     text = (Path(images) / "MANIFEST").read_text()
     bad = []
-    rows = [x.split(" ", 2) for x in text.splitlines() if x.startswith(("image ", "input "))]
-    for kind, sha, name in rows:
+    kinds = ("image ", "input ", "packed ")
+    rows = [x.split(" ", 2) for x in text.splitlines() if x.startswith(kinds)]
+    for kind, sha, name in (r for r in rows if r[0] != "packed"):
         path = Path(images) / name if kind == "image" else GUEST / name
         if not path.is_file() or sha256(path) != sha:
             bad.append(name)
+    inside = [(sha, name) for kind, sha, name in rows if kind == "packed"]
+    if inside and "initramfs.cpio.gz" not in bad:
+        files = packed(Path(images) / "initramfs.cpio.gz")
+        bad += [name for sha, name in inside if files.get(name.split(":", 1)[1]) != sha]
     return bad
 
 

@@ -41,8 +41,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define TP_CMD "/tmp/tp_perf.cmd"
-#define TP_ACK "/tmp/tp_perf.ack"
+#define TP_CMD "/tp_perf.cmd" /* the initramfs root: the guest's own */
+#define TP_ACK "/tp_perf.ack"
 #define EVENT_ID "/sys/kernel/debug/tracing/events/ftrace/function/id"
 #define TIMEOUT_MS 30000
 #define LINE 256

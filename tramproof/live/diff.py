@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from model.arch.x86.emu import EmulationFault
 from tramproof.live.actions import Inexpressible, translate
-from tramproof.live.guest import Guest, GuestError
+from tramproof.live.guest import VICTIMS, Guest, GuestError
 from tramproof.live.replay import (
     VICTIM_FUNCTIONS,
     FtraceMachine,
@@ -148,7 +148,8 @@ def first_disagreement(m, steps, guest, clock):
             a, b = shape(mine.get(name)), shape(obs.enabled.get(name))
             if a != b:
                 return Disagreement(number, f"{name}: model {a!r}, kernel {b!r}")
-        if ks.commands and ks.commands[0].startswith("tp_perf") and not obs.dead:
+        perf_seen = getattr(guest, "kernel", VICTIMS) == VICTIMS  # see replay.perf_count
+        if ks.commands and ks.commands[0].startswith("tp_perf") and perf_seen and not obs.dead:
             # perf's ADD and DEL change no record: its callback is what shows them
             t = time.perf_counter()
             mine = "perf" in m.sys.called(PERF_PROBE)

@@ -164,7 +164,11 @@ OBSERVABLE = ("function", "instance", "graph", "stack_trace", "probe", "perf")
 
 def perf_count(guest):
     """The count of perf's ftrace:function event (calls its callback counted), or
-    None while no event is open (guest/perf/tp_perf.c)."""
+    None while no event is open (guest/perf/tp_perf.c) or on a kernel where it
+    says nothing of one call: on the full kernel every traced kernel function
+    the guest runs meanwhile counts too; on the victims kernel only the victims do."""
+    if getattr(guest, "kernel", VICTIMS) != VICTIMS:
+        return None
     reply = guest.run("tp_perf read")
     words = [x for x in reply.output.splitlines() if not TIMESTAMP.match(x)]
     return int(words[0]) if reply.status == 0 and words and words[0].isdigit() else None

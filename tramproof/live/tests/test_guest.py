@@ -137,3 +137,28 @@ def test_replay_on_another_kernel_says_the_model_is_of_3_17():
         other_kernel_note(images, out)
         notes.append(out.getvalue())
     assert notes[0] == "" and notes[1].startswith("note: the guest is 3.19.8")
+
+
+def test_the_manifest_checks_what_the_initramfs_packs(tmp_path):
+    """The perf helper's sha256 inside the initramfs is checked, and a changed one is named."""
+    import importlib.util
+    import shutil
+
+    from tramproof.live.guest import IMAGES
+
+    spec = importlib.util.spec_from_file_location("manifest", IMAGES.parent / "manifest.py")
+    manifest = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(manifest)
+    shutil.copy(IMAGES / "initramfs.cpio.gz", tmp_path)
+    lines = (IMAGES / "MANIFEST").read_text().splitlines()
+    kept = [x for x in lines if not x.startswith("image ") or x.endswith("initramfs.cpio.gz")]
+    (tmp_path / "MANIFEST").write_text("\n".join(kept) + "\n")
+    assert any(x.endswith(" initramfs.cpio.gz:bin/tp_perf") for x in kept)
+    assert manifest.check(tmp_path) == []
+    # another build of the helper: its sha256 differs
+    changed = [
+        f"packed {'0' * 64} {x.split(' ', 2)[2]}" if x.endswith(":bin/tp_perf") else x
+        for x in kept
+    ]
+    (tmp_path / "MANIFEST").write_text("\n".join(changed) + "\n")
+    assert manifest.check(tmp_path) == ["initramfs.cpio.gz:bin/tp_perf"]

@@ -215,3 +215,15 @@ def test_a_dead_ftrace_is_compared_as_such():
     assert first_difference([both]) is None
     one = StepResult(1, "x", ["x"], "", dead, {"f0": "f0 (1)  "}, None, 0.0, model_dead=False)
     assert "ftrace killed" in first_difference([one])
+
+
+def test_perfs_count_is_read_on_the_victims_kernel_only():
+    """On the full kernel every traced function the guest runs counts: no verdict from it."""
+    from tramproof.live.guest import FULL
+    from tramproof.live.replay import perf_count
+
+    guest = Scripted(["perf"])
+    guest.calls = 3
+    assert perf_count(guest) == 3
+    guest.kernel = FULL
+    assert perf_count(guest) is None
