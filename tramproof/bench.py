@@ -35,6 +35,7 @@ from hypothesis.stateful import invariant, run_state_machine_as_test
 
 import properties
 from model import fixes
+from properties import selection
 from properties import strategies as S
 from properties.expectation import Expectation, User
 from properties.machine import OPS_USERS, FtraceMachine
@@ -75,6 +76,7 @@ class NoopMachine(FtraceMachine):
 
     def __init__(self, kernel=None, overrides=None, functions=S.VMLINUX_FUNCTIONS):
         super(FtraceMachine, self).__init__()
+        selection.every_rule(self)
         self.kernel = kernel or "fixed"
         self.functions = functions
         self.exp = Expectation(cleaned_on_unload=())
