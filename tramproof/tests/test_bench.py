@@ -67,6 +67,7 @@ def test_json_report_holds_measured_figures():
     (bug,) = report["bugs"]
     assert bug["fix"] == "tramp-loop" and bug["found"] == 1
     assert isinstance(bug["median_examples"], int) and bug["median_seconds"] > 0
+    assert bug["max_seconds"] == bug["median_seconds"]  # one seed
     assert bug["shrunk_steps"] == 3  # properties/golden/tramp-loop.txt
     emu = report["emulation"]
     assert emu["recorded_us"] > 0 and emu["bare_us"] > 0
@@ -131,3 +132,49 @@ def test_plot_is_a_png(tmp_path):
     )
     assert code == 0
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_hunt_ends_at_its_bound_in_seconds_or_examples():
+    examples, seconds = bench.find("tramp-loop", 0, limit=60)
+    assert examples >= 1 and 0 < seconds < 60
+    # the same hunt, out of time before its first example, or capped at one
+    assert bench.find("tramp-loop", 0, limit=1e-9)[0] is None
+    assert bench.find("tramp-loop", 0, limit=60, cap=1)[0] is None
+
+
+def test_a_seed_that_did_not_find_the_bug_counts_as_slower_than_any_that_did():
+    assert bench.median_or_none([3, 1, 2]) == 2
+    assert bench.median_or_none([1, None, 2]) == 2
+    assert bench.median_or_none([1, 2, 3, None]) == 2.5
+    assert bench.median_or_none([1, None, None]) is None
+    assert bench.median_or_none([None]) is None
+
+
+def row(seconds, limit=60.0):
+    """A per-bug row as bugs() makes it, from each seed's seconds (None: not found)."""
+    runs = [(None if t is None else 1, limit if t is None else t) for t in seconds]
+    median = bench.median_or_none([None if n is None else t for n, t in runs])
+    return {
+        "fix": "x",
+        "seeds": len(runs),
+        "found": sum(n is not None for n, _ in runs),
+        "limit_seconds": limit,
+        "examples": [n for n, _ in runs],
+        "seconds": [t for _, t in runs],
+        "median_seconds": median,
+    }
+
+
+def test_the_per_bug_targets_need_every_bug_fast_and_every_seed_within_60_s():
+    def verdicts(*rows):
+        t = bench.bug_targets(list(rows))
+        return t["bug_median_seconds"]["met"], t["bug_every_seed_within_seconds"]["met"]
+
+    assert verdicts(row([1, 2, 3, 4, 59])) == (True, True)
+    assert verdicts(row([1, 2, 3, 4, 59]), row([5, 5, 5, 1, 1])) == (False, True)
+    assert verdicts(row([1, 2, 3, 4, None])) == (True, False)
+    assert verdicts(row([1, 2, 3, 4, 61], limit=120)) == (True, False)
+    assert verdicts(row([1, None, None, 4, 1])) == (True, False)  # 3 of 5 found, median 4 s
+    assert verdicts(row([1, None, None, 4, None])) == (False, False)
+    # a seed that ran out of a 10 s bound may have found it within 60 s: not measured
+    assert verdicts(row([1, 2, 3, 4, None], limit=10)) == (True, None)

@@ -1,0 +1,89 @@
+"""Rule selection (properties/selection.py): swarm testing is off, weights are copies.
+
+Measured on a machine of ten no-op rules, so that each example's rules can be
+counted; the same run with hypothesis's swarm left on is the broken variant.
+"""
+
+import statistics
+from collections import Counter
+
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis.stateful import RuleBasedStateMachine, RuleStrategy, rule, run_state_machine_as_test
+
+from properties import selection
+from properties.machine import FtraceMachine
+
+RUN = settings(
+    max_examples=100,
+    stateful_step_count=20,
+    derandomize=True,
+    database=None,
+    phases=[Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
+
+
+def rules_of_each_example(swarm_off, weights=None):
+    """Per example of a ten-rule machine: how often each rule ran."""
+    examples = []
+
+    class Ten(RuleBasedStateMachine):
+        def __init__(self):
+            super().__init__()
+            if swarm_off:
+                selection.every_rule(self)
+            examples.append(Counter())
+
+    for i in range(10):
+
+        def body(self, name=f"r{i}"):
+            examples[-1][name] += 1
+
+        body.__name__ = f"r{i}"
+        setattr(Ten, body.__name__, rule()(body))
+    selection.weigh(Ten, weights or {})
+    run_state_machine_as_test(Ten, settings=RUN)
+    return examples
+
+
+def rules_per_example(examples):
+    """The median number of different rules an example ran."""
+    return statistics.median(len(ran) for ran in examples)
+
+
+def test_hypothesis_still_draws_the_enabled_rules_where_every_rule_replaces_them():
+    machine = FtraceMachine()
+    assert isinstance(machine._rules_strategy, RuleStrategy)
+    assert machine._rules_strategy.enabled_rules_strategy is selection.EVERY_RULE
+
+
+def test_without_swarm_an_example_runs_more_of_the_rules():
+    swarm = rules_per_example(rules_of_each_example(False))
+    every = rules_per_example(rules_of_each_example(True))
+    print(f"different rules per 20-step example (median): swarm {swarm}, every rule {every}")
+    assert every >= swarm + 3
+
+
+def test_a_rule_of_weight_three_is_drawn_about_three_times_as_often():
+    ran = Counter()
+    for example in rules_of_each_example(True, {"r9": 3}):
+        ran.update(example)
+    others = [ran[f"r{i}"] for i in range(1, 9)]  # r0: hypothesis's simplest choice
+    assert ran["r9"] >= 2 * max(others)
+
+
+def test_the_copies_of_a_rule_keep_its_arguments_target_and_preconditions():
+    rules = {r.function.__name__: r for r in FtraceMachine.setup_state().rules}
+    for name, weight in selection_weights().items():
+        original = rules[name]
+        for i in range(2, weight + 1):
+            copy = rules[f"{name}_{i}"]
+            assert copy.arguments == original.arguments
+            assert copy.targets == original.targets
+            assert copy.preconditions == original.preconditions
+
+
+def selection_weights():
+    from properties import machine
+
+    return machine.RULE_WEIGHTS
