@@ -640,7 +640,7 @@ def parse_options(args):
                 f"not a reachable catalogued fix: {', '.join(unknown)} "
                 f"(known: {', '.join(REACHABLE)})"
             )
-    if args.seeds < 1 or args.calls < 1 or args.examples < 1 or (args.cap or 1) < 1:
+    if min(args.seeds, args.calls, args.examples) < 1 or (args.cap is not None and args.cap < 1):
         raise UsageError("--seeds, --cap, --calls and --examples must be positive")
     if args.budget <= 0 or args.seconds <= 0:
         raise UsageError("--budget and --seconds must be positive")

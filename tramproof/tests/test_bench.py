@@ -108,6 +108,7 @@ def test_plot_without_matplotlib_exits_2(monkeypatch, tmp_path, capsys):
 def test_bad_options_exit_2(capsys):
     assert run(["--sizes", "many"])[0] == 2
     assert run(["--bugs", "no-such-fix"])[0] == 2
+    assert run(["--seconds", "0"])[0] == 2 and run(["--cap", "0"])[0] == 2
     assert "no-such-fix" in capsys.readouterr().err
 
 
