@@ -1,22 +1,12 @@
 """`tramproof bench --live`: off by default; without QEMU or an image the section
 says it could not measure and why (no crash, no number)."""
 
-import argparse
-import io
 import json
 
-from tramproof import bench
 from tramproof.live import bench as live_bench
+from tramproof.tests.test_bench import run
 
 FAST = ["--sizes", "4", "--budget", "0.3", "--examples", "2", "--bugs", "none", "--calls", "5"]
-
-
-def run(argv):
-    parser = argparse.ArgumentParser()
-    bench.add_arguments(parser)
-    out = io.StringIO()
-    code = bench.bench(parser.parse_args(argv), out)
-    return code, out.getvalue()
 
 
 def test_the_live_figure_is_off_by_default():
