@@ -389,7 +389,7 @@ class Emu:
         """Bytes of emulated memory (UcError if unmapped).
 
         Text comes from the copy writes go to (see write_text), which
-        flush() has given unicorn or will before anything runs.  Other
+        unicorn is given at each flush, before anything runs.  Other
         small reads go through one reused buffer: unicorn's mem_read makes a
         ctypes buffer and a bytearray per call, and the checks read often.
 
@@ -471,7 +471,7 @@ class Emu:
 
     def unflushed_text(self):
         """The first address where unicorn's memory differs from the copy of text
-        after a flush() (None: it holds every byte of it): the checks read the copy.
+        once flushed (None: it holds every byte of it): the checks read the copy.
 
         No C counterpart: the emulator's copy of text, checked.
         """
