@@ -58,6 +58,8 @@ class Expectation:
         self.names = {}  # function name -> identity of the live function
         self.ips = {}  # identity -> address of its call site
         self.order = []  # live identities, in the order they came
+        self.rank = {}  # live identity -> its place in that order (a sort key)
+        self.came = 0  # functions that ever came
         self.at = {}  # call site -> identity of the live function there
         self.ftrace_enabled = True
         # ops whose hashes ftrace itself cleans when a module goes (the trace
@@ -73,12 +75,15 @@ class Expectation:
         self.names[name] = identity
         self.ips[identity] = ip
         self.order.append(identity)
+        self.rank[identity] = self.came
+        self.came += 1
         self.at[ip] = identity
 
     def remove_function(self, identity):
         """A module's function goes; users' entries for it stay, by address, unless cleaned."""
         del self.names[self.live.pop(identity)]
         self.order.remove(identity)
+        del self.rank[identity]
         ip = self.ips.pop(identity)
         del self.at[ip]
         for ops_name, h in self.hashes.items():

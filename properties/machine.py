@@ -89,13 +89,6 @@ INVARIANTS = (
 )
 
 
-def order_key(identity):
-    """vmlinux functions by their number, then module functions by module and name:
-    the order the functions came in (Expectation.order), for a few of them."""
-    where, name = identity
-    return (0, int(name[1:]), "") if where == "vmlinux" else (1, where, name)
-
-
 class Owners:
     """function -> owner, with the number of functions per owner kept as it changes."""
 
@@ -149,6 +142,7 @@ class FtraceMachine(RuleBasedStateMachine):
         self.stepped = 0  # steps taken (rules that did something)
         self.healthy = True  # the last step and its checks passed
         self.tracer_cache = {}
+        self.tracer_groups = None  # exp.tracer_groups() for the check running, once asked
         self.module_names = frozenset()  # names of every module function loaded, live or not
         self.live_modular = set()  # names of the live module functions
         self.checking = None
@@ -218,20 +212,17 @@ class FtraceMachine(RuleBasedStateMachine):
             changed.clear()
             self.touch_written()
             self.full, self.full_due = self.full_due, False
-            order = self.exp.order
             if self.full:
-                self.checking = list(order)
+                self.checking = list(self.exp.order)
                 self.tramp_owner = Owners()
                 self.tramp_en_owner = Owners()
-            elif len(self.touched) * 8 > len(order):
-                touched = self.touched
-                self.checking = [i for i in order if i in touched]
             else:
-                self.checking = sorted(self.touched, key=order_key)
+                self.checking = sorted(self.touched, key=self.exp.rank.__getitem__)
             live, recs = self.exp.live, self.k.recs_by_name
             self.checking_recs = [(i, recs[live[i]][0]) for i in self.checking]
             self.touched = set()
             self.tracer_cache = {}
+            self.tracer_groups = None
         return self.checking
 
     def touch_written(self):
@@ -275,10 +266,10 @@ class FtraceMachine(RuleBasedStateMachine):
         """exp.tracers(identity) as a tuple, computed once per check (the users stand still)."""
         tracers = self.tracer_cache.get(identity)
         if tracers is None:
-            groups = self.tracer_cache.get(None)
-            if groups is None:
-                groups = self.tracer_cache[None] = self.exp.tracer_groups()
-            tracers = self.tracer_cache[identity] = tuple(self.exp.tracers(identity, groups))
+            if self.tracer_groups is None:
+                self.tracer_groups = self.exp.tracer_groups()
+            tracers = tuple(self.exp.tracers(identity, self.tracer_groups))
+            self.tracer_cache[identity] = tracers
         return tracers
 
     def admitted(self, ops_name):
@@ -801,14 +792,14 @@ class FtraceMachine(RuleBasedStateMachine):
         update is between two run_sync()s.
         """
         sym = self.k.emu.sym
+        visits = self.visits()
         if self.full:
-            self.to_check()
             stale = self.k.emu.unflushed_text()
             if stale is not None:
                 self.require(False, f"unicorn's text differs from the copy at {stale:#x}")
         read = self.k.emu.read
         on_trampoline = False
-        for identity, rec in self.visits():
+        for identity, rec in visits:
             code = read(rec.ip, 5)
             if not rec.flags & FTRACE_FL_ENABLED:
                 if code != NOP:
