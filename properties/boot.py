@@ -132,6 +132,7 @@ class Snapshot:
         for base, data in self.memory:
             emu.write_data(base, data)  # text goes through the emulator's copy of it
         emu.flush()
+        emu.written.clear()  # putting the boot back is no change a check must follow
         uc.context_restore(self.cpu)
         uc.ctl_flush_tb()
 
