@@ -328,6 +328,7 @@ STEP_KINDS = {
 # times each kind is taken: a narrow step costs about a millisecond, so more
 # of them are needed for a median above the machine's noise
 STEP_REPEATS = {"wide": 3, "narrow": 15}
+FULL_CHECK_REPEATS = 3  # full checks timed per kind (each costs a wide step's checks)
 
 
 def step_costs(sizes):
@@ -362,7 +363,7 @@ def step_costs(sizes):
                     m.check()
                     t2 = time.process_time()
                     visited = len(m.checking)
-                    if i < STEP_REPEATS["wide"]:
+                    if i < FULL_CHECK_REPEATS:
                         m.full_check()
                         full.append(time.process_time() - t2)
                 finally:
