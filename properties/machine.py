@@ -216,6 +216,9 @@ class FtraceMachine(RuleBasedStateMachine):
                 self.checking = list(self.exp.order)
                 self.tramp_owner = Owners()
                 self.tramp_en_owner = Owners()
+            elif len(self.touched) * 8 > len(self.exp.order):  # most: the order, filtered
+                touched = self.touched
+                self.checking = [i for i in self.exp.order if i in touched]
             else:
                 self.checking = sorted(self.touched, key=self.exp.rank.__getitem__)
             live, recs = self.exp.live, self.k.recs_by_name
