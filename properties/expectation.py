@@ -169,6 +169,26 @@ class Expectation:
         found.sort()
         return found
 
+    def tracers_of(self, identities):
+        """tracers() of each identity, as tuples; equal ones are one tuple.
+
+        When no active ops filters, every function has the same tracers and
+        none is asked on its own: a step that changed every function (an
+        ops with an empty filter registered) costs a list, not a filter
+        lookup per function.
+        """
+        groups = self.tracer_groups()
+        hashes = self.hashes
+        if not any(hashes[o].filter or hashes[o].notrace for o, _ in groups):
+            same = tuple(sorted(n for _, names in groups for n in names))
+            return [same] * len(identities)
+        shared = {}
+        out = []
+        for identity in identities:
+            t = tuple(self.tracers(identity, groups))
+            out.append(shared.setdefault(t, t))
+        return out
+
     def callers(self, tracers):
         """Of a function's tracers, those whose callback runs now (perf only when enabled)."""
         return [t for t in tracers if self.users[t].enabled_here]

@@ -12,6 +12,8 @@ alone.
 
 import random
 from collections import Counter
+from itertools import repeat
+from operator import attrgetter, itemgetter, sub
 
 from hypothesis import event, note
 from hypothesis import strategies as st
@@ -90,21 +92,24 @@ INVARIANTS = (
 
 
 class Owners:
-    """function -> owner, with the number of functions per owner kept as it changes."""
+    """function -> owner, with the number of functions per owner kept as it changes.
+
+    Updated a check's functions at a time, with dict and Counter operations
+    that run in C: a step that changed every function costs no Python
+    statement per function here.
+    """
 
     def __init__(self):
-        self.of = {}
+        self.of = {}  # function -> owner, or None once it had one
         self.counts = Counter()
 
-    def set(self, identity, owner):
-        if self.of.get(identity) == owner:
-            return
-        old = self.of.pop(identity, None)
-        if old is not None:
-            self.counts[old] -= 1
-        if owner is not None:
-            self.of[identity] = owner
-            self.counts[owner] += 1
+    def update(self, identities, owners):
+        """Set the owner of each function (None: it has none); owners runs beside identities."""
+        of, counts = self.of, self.counts
+        counts.subtract(Counter(map(of.get, identities)))
+        counts.update(owners)
+        of.update(zip(identities, owners, strict=True))
+        counts.pop(None, None)
 
 
 class FtraceMachine(RuleBasedStateMachine):
@@ -143,6 +148,8 @@ class FtraceMachine(RuleBasedStateMachine):
         self.healthy = True  # the last step and its checks passed
         self.tracer_cache = {}
         self.tracer_groups = None  # exp.tracer_groups() for the check running, once asked
+        self.site_reads = None  # sites() of the check running, once asked
+        self.expected_cache = {}  # tracers -> expected_calls(), for the check running
         self.module_names = frozenset()  # names of every module function loaded, live or not
         self.live_modular = set()  # names of the live module functions
         self.checking = None
@@ -207,8 +214,7 @@ class FtraceMachine(RuleBasedStateMachine):
         """
         if self.checking is None:
             changed = self.k.rec_watch.changed
-            names = self.exp.names
-            self.touched |= {names[rec.name] for rec in changed if rec.name in names}
+            self.touched |= self.identities_of(changed)
             changed.clear()
             self.touch_written()
             self.full, self.full_due = self.full_due, False
@@ -217,15 +223,19 @@ class FtraceMachine(RuleBasedStateMachine):
                 self.tramp_owner = Owners()
                 self.tramp_en_owner = Owners()
             elif len(self.touched) * 8 > len(self.exp.order):  # most: the order, filtered
-                touched = self.touched
-                self.checking = [i for i in self.exp.order if i in touched]
+                self.checking = list(filter(self.touched.__contains__, self.exp.order))
             else:
                 self.checking = sorted(self.touched, key=self.exp.rank.__getitem__)
-            live, recs = self.exp.live, self.k.recs_by_name
-            self.checking_recs = [(i, recs[live[i]][0]) for i in self.checking]
+            checking = self.checking
+            names = map(self.exp.live.__getitem__, checking)
+            recs = map(itemgetter(0), map(self.k.recs_by_name.__getitem__, names))
+            tracers = self.exp.tracers_of(checking)
+            self.checking_recs = list(zip(checking, recs, tracers, strict=True))
             self.touched = set()
-            self.tracer_cache = {}
+            self.tracer_cache = dict(zip(self.checking, tracers, strict=True))
             self.tracer_groups = None
+            self.site_reads = None
+            self.expected_cache = {}
         return self.checking
 
     def touch_written(self):
@@ -242,22 +252,38 @@ class FtraceMachine(RuleBasedStateMachine):
         if not written:
             return
         image = emu.image
-        start, end = image.base, image.base + len(image.code)
-        names = self.exp.names
-        if emu.sym["function_trace_op"] in written or (
-            min(written) < end and any(start <= a < end for a in written)
-        ):
-            live = self.k.rec_watch.live
-            self.touched |= {names[rec.name] for rec in live if rec.name in names}
+        routines = range(image.base, image.base + len(image.code))
+        if emu.sym["function_trace_op"] in written or not written.isdisjoint(routines):
+            self.touched |= self.identities_of(self.k.rec_watch.live)
         at = self.exp.at
         sites = written & at.keys()
-        sites |= {a - 1 for a in written - sites} & at.keys()
-        self.touched |= {at[a] for a in sites}
+        sites |= set(map(sub, written - sites, repeat(1))) & at.keys()
+        self.touched |= set(map(at.__getitem__, sites))
+
+    def identities_of(self, recs):
+        """The identities of the live functions the records are of."""
+        found = set(map(self.exp.names.get, map(attrgetter("name"), recs)))
+        found.discard(None)
+        return found
 
     def visits(self):
-        """(identity, record) of each function to_check() names, in its order."""
+        """(identity, record, tracers) of each function to_check() names, in its order."""
         self.to_check()
         return self.checking_recs
+
+    def sites(self):
+        """(bytes, call target or None) at each visited function's call site.
+
+        Read once per check for the invariants that look at the sites: the
+        checks write no text, and should a write appear in emu.written after
+        the check began (to_check empties it), the sites are read again.
+        """
+        visits = self.visits()
+        if self.site_reads is None or self.k.emu.written:
+            read = self.k.emu.read
+            codes = [(read(rec.ip, 5), rec.ip) for _, rec, _ in visits]
+            self.site_reads = [(code, call_target(ip, code)) for code, ip in codes]
+        return self.site_reads
 
     def full_check(self):
         """Every invariant, visiting every function: a full check now."""
@@ -676,13 +702,14 @@ class FtraceMachine(RuleBasedStateMachine):
         self.step(f"rmmod mod{serial}")
         ips = {ip for ip in mod.ftrace_callsites}
         self.freed_ips |= ips
-        for f in S.MODULE_FUNCTIONS:
-            self.dead_names.add(f"mod{serial}_{f}")
-            self.live_modular.discard(f"mod{serial}_{f}")
-            self.exp.remove_function((serial, f"mod{serial}_{f}"))
-            self.touched.discard((serial, f"mod{serial}_{f}"))
-            self.tramp_owner.set((serial, f"mod{serial}_{f}"), None)
-            self.tramp_en_owner.set((serial, f"mod{serial}_{f}"), None)
+        gone = [(serial, f"mod{serial}_{f}") for f in S.MODULE_FUNCTIONS]
+        for identity in gone:
+            self.dead_names.add(identity[1])
+            self.live_modular.discard(identity[1])
+            self.exp.remove_function(identity)
+            self.touched.discard(identity)
+        self.tramp_owner.update(gone, [None] * len(gone))
+        self.tramp_en_owner.update(gone, [None] * len(gone))
         self.k.free_module(mod)
 
     # ------------------------------------------------------------ invariants
@@ -708,18 +735,18 @@ class FtraceMachine(RuleBasedStateMachine):
         judged = {}  # (flags, tracers) -> the ops whose TRAMP the record has, or None
         shared = self.shared
         back_to_one = False
-        for identity, rec in self.visits():
-            tracers = self.tracers(identity)
+        owners = []
+        for identity, rec, tracers in self.visits():
             key = (rec.flags, tracers)
             if key in judged:
-                owner = judged[key]
+                owners.append(judged[key])
             else:
-                owner = judged[key] = self.judge_record(rec, tracers)
-            self.tramp_owner.set(identity, owner)
+                owners.append(judged.setdefault(key, self.judge_record(rec, tracers)))
             if len(tracers) > 1:
                 shared.add(identity)
             elif len(tracers) == 1 and identity in shared:
                 back_to_one = True
+        self.tramp_owner.update(self.checking, owners)
         if back_to_one:
             self.reached("a record back to one user after sharing")
         owned = self.tramp_owner.counts
@@ -769,10 +796,14 @@ class FtraceMachine(RuleBasedStateMachine):
     @invariant()
     def tramp_hash_matches(self):
         """The seed's own check: cnt == ops->trampolines, counting TRAMP_EN records."""
-        for identity, rec in self.visits():
-            tracers = self.tracers(identity)
-            on = rec.flags & FTRACE_FL_TRAMP_EN and len(tracers) == 1
-            self.tramp_en_owner.set(identity, tracers[0] if on else None)
+        visits = self.visits()
+        self.tramp_en_owner.update(
+            self.checking,
+            [
+                tracers[0] if rec.flags & FTRACE_FL_TRAMP_EN and len(tracers) == 1 else None
+                for _, rec, tracers in visits
+            ],
+        )
         if not self.k.ftrace_enabled:
             return
         counts = self.tramp_en_owner.counts
@@ -800,15 +831,12 @@ class FtraceMachine(RuleBasedStateMachine):
             stale = self.k.emu.unflushed_text()
             if stale is not None:
                 self.require(False, f"unicorn's text differs from the copy at {stale:#x}")
-        read = self.k.emu.read
         on_trampoline = False
-        for identity, rec in visits:
-            code = read(rec.ip, 5)
+        for (_, rec, tracers), (code, got) in zip(visits, self.sites(), strict=True):
             if not rec.flags & FTRACE_FL_ENABLED:
                 if code != NOP:
                     self.require(False, f"{rec.name} is disabled but holds {code.hex(' ')}")
                 continue
-            tracers = self.tracers(identity)
             if rec.flags & FTRACE_FL_TRAMP_EN and len(tracers) == 1:
                 want = self.ops_of(tracers[0]).trampoline
                 on_trampoline = True
@@ -816,7 +844,6 @@ class FtraceMachine(RuleBasedStateMachine):
                 want = sym["ftrace_regs_caller"]
             else:
                 want = sym["ftrace_caller"]
-            got = call_target(rec.ip, code)
             if got != want:
                 self.require(
                     False,
@@ -866,36 +893,41 @@ class FtraceMachine(RuleBasedStateMachine):
         rng = random.Random(self.last_step)
         probes = rng.sample(live, min(SAMPLE, len(live)))
         classes = {}
-        for identity, rec in self.visits():
-            classes.setdefault(self.call_class(identity, rec.ip), []).append(identity)
+        for (identity, _, tracers), site in zip(self.visits(), self.sites(), strict=True):
+            classes.setdefault(self.call_class(identity, tracers, site), []).append(identity)
         probes += [members[rng.randrange(len(members))] for members in classes.values()]
         by_ptr = {self.ops_of(u).ptr: u for u in self.exp.users if u not in ("graph", "probe")}
         for identity in probes:
             self.check_run(identity, by_ptr)
 
-    def call_class(self, identity, ip):
-        """(where the site at ip calls, or its bytes; the callbacks it should run; graph?)."""
-        code = self.k.emu.read(ip, 5)
-        tracers = self.tracers(identity) if self.exp.ftrace_enabled else []
-        return (
-            call_target(ip, code) or code,
-            tuple(self.expected_calls(identity, tracers)),
-            "graph" in tracers,
-        )
+    def call_class(self, identity, tracers, site):
+        """(where the site calls, or its bytes; the callbacks it should run; graph?)."""
+        code, target = site
+        if not self.exp.ftrace_enabled:
+            tracers = ()
+        return (target or code, self.expected_calls(identity, tracers), "graph" in tracers)
 
     def expected_calls(self, identity, tracers):
-        """The users whose callbacks one call of the function runs, sorted (as tracers are)."""
-        want = [t for t in self.exp.callers(tracers) if t != "graph"]
-        if "probe" in want:
-            want += ["probe"] * (self.probes[identity] - 1)
-            want.sort()
+        """The users whose callbacks one call of the function runs, sorted (as tracers are).
+
+        The same for every function with the same tracers (and as many
+        probes), so worked out once per check for each.
+        """
+        key = (tracers, self.probes[identity]) if "probe" in tracers else tracers
+        want = self.expected_cache.get(key)
+        if want is None:
+            want = [t for t in self.exp.callers(tracers) if t != "graph"]
+            if "probe" in want:
+                want += ["probe"] * (self.probes[identity] - 1)
+                want.sort()
+            want = self.expected_cache[key] = tuple(want)
         return want
 
     def check_run(self, identity, by_ptr):
         name = self.exp.live[identity]
-        tracers = self.tracers(identity) if self.exp.ftrace_enabled else []
+        tracers = self.tracers(identity) if self.exp.ftrace_enabled else ()
         result, calls = self.sys.run_callbacks(name)
-        want = self.expected_calls(identity, tracers)
+        want = list(self.expected_calls(identity, tracers))
         got = sorted(self.sys.user_of(inv, by_ptr) for inv in calls)
         if got != want:
             self.require(False, f"{name}: callbacks of {got} ran, expected {want}")
