@@ -191,11 +191,11 @@ class RegBlock:
     No C counterpart: the emulator's register access.
     """
 
-    def __init__(self, uc, regs):
+    def __init__(self, uc, regs, values=None):
         n = len(regs)
         self._uch, self._n = uc._uch, n
         self._regs = (ctypes.c_int * n)(*regs)
-        self._vals = (ctypes.c_uint64 * n)()
+        self._vals = (ctypes.c_uint64 * n)(*(values or ()))
         base = ctypes.addressof(self._vals)
         self._ptrs = (ctypes.c_void_p * n)(*(base + 8 * i for i in range(n)))
 
@@ -204,12 +204,14 @@ class RegBlock:
         uclib.uc_reg_read_batch(self._uch, self._regs, self._ptrs, self._n)
         return self._vals[:]
 
-    def write(self, values):
-        """Write unsigned 64-bit values (ctypes stores them modulo 2**64).
+    def write(self, values=None):
+        """Write unsigned 64-bit values (ctypes stores them modulo 2**64); without
+        values, those the block was made with.
 
         No C counterpart.
         """
-        self._vals[:] = values
+        if values is not None:
+            self._vals[:] = values
         uclib.uc_reg_write_batch(self._uch, self._regs, self._ptrs, self._n)
 
 
@@ -371,7 +373,7 @@ class Emu:
         self._entry = RegBlock(uc, _ENTRY_REGS)
         self._exit = RegBlock(uc, _EXIT_REGS)
         self._args = RegBlock(uc, _ARG_REGS)
-        self._clobber = RegBlock(uc, CLOBBERED)
+        self._clobber = RegBlock(uc, CLOBBERED, _POISON)  # written with no values
         self._rax = RegBlock(uc, (X.UC_X86_REG_RAX,))
         # text regions (kernel text, each module mapping): base -> a copy of their bytes,
         # sorted bases, and base -> [lo, hi) offsets written since the last flush()
@@ -699,7 +701,7 @@ class Emu:
             return self._nested_call(ip, parent_ip, args, flags, preserved, outer)
         self.flush()
         rsp = STACK_TOP - 8
-        uc.mem_write(rsp, parent_ip.to_bytes(8, "little"))
+        self._write_stack(rsp, parent_ip.to_bytes(8, "little"))
         saved = [preserved[n] for n in _SAVED] if preserved else _DEFAULT_SAVED
         self._entry.write((*args, *_SCRATCH, flags, rsp, *saved))
         result = self._result = self._root = CallResult(saved_before=(*saved, rsp + 8))
@@ -721,6 +723,13 @@ class Emu:
         result.saved_after, result.rax = tuple(after), rax
         return result
 
+    def _write_stack(self, addr, data):
+        """No C counterpart: a store to the stack, one C call (unicorn's mem_write makes
+        a ctypes buffer per call)."""
+        status = uclib.uc_mem_write(self._uch, addr, data, len(data))
+        if status != UC_ERR_OK:
+            raise UcError(status)
+
     def _nested_call(self, ip, parent_ip, args, flags, preserved, outer):
         """No C counterpart: a call a callback makes while a call runs, below its stack.
 
@@ -734,7 +743,7 @@ class Emu:
         context = uc.context_save()
         start, _ = self._functions[ip]
         rsp = (uc.reg_read(X.UC_X86_REG_RSP) - NEST_GAP) & ~0xF
-        uc.mem_write(rsp - 8, parent_ip.to_bytes(8, "little"))
+        self._write_stack(rsp - 8, parent_ip.to_bytes(8, "little"))
         rsp -= 8
         saved = [preserved[n] for n in _SAVED] if preserved else _DEFAULT_SAVED
         self._entry.write((*args, *_SCRATCH, flags, rsp, *saved))
@@ -809,7 +818,7 @@ class Emu:
         else:
             ret, regs_bytes = int.from_bytes(self.read(rsp, 8), "little"), None
         self._invoke(addr, rdi, rsi, rdx, rcx, ret, False, regs_bytes)
-        self._clobber.write(_POISON)  # a C callback may clobber these
+        self._clobber.write()  # a C callback may clobber these
 
     def _on_cfunc(self, uc, addr, size, _data):
         """No C counterpart: the emulator's hook on a C function modelled in Python."""
@@ -826,7 +835,7 @@ class Emu:
             self._result.list_calls.append((ip, parent_ip, regs))
         if self.list_func_hook:
             self.list_func_hook(ip, parent_ip, regs)
-        self._clobber.write(_POISON)
+        self._clobber.write()
 
     def _ops_func(self, name):
         """No C counterpart: the hook of an ftrace_func_t the core runs in Python (OPS_FUNCS)."""
@@ -836,7 +845,7 @@ class Emu:
             fn = self.ops_func_hooks.get(name)
             if fn:
                 fn(ip, parent_ip, op, regs)
-            self._clobber.write(_POISON)
+            self._clobber.write()
 
         return hook
 
@@ -864,7 +873,7 @@ class Emu:
             self._result.graph_calls.append(
                 GraphCall(parent, self_addr, frame_pointer, old, accepted)
             )
-        self._clobber.write(_POISON)
+        self._clobber.write()
 
     def _ftrace_return_to_handler(self, uc):
         """ftrace_return_to_handler(frame_pointer): pop the return trace, return its address.
@@ -888,7 +897,7 @@ class Emu:
                 self._result.graph_warnings.append(
                     f"Bad frame pointer: expected {fp:#x}, received {frame_pointer:#x}"
                 )
-        self._clobber.write(_POISON)
+        self._clobber.write()
         self._rax.write((ret,))
 
     # ---- reports ------------------------------------------------------------
