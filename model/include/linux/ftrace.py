@@ -47,6 +47,7 @@ FTRACE_REF_MAX_SHIFT = 27
 FTRACE_FL_MASKED_BITS = (1 << FTRACE_FL_BITS) - 1
 FTRACE_FL_MASK = FTRACE_FL_MASKED_BITS << FTRACE_REF_MAX_SHIFT
 _LIVE = FTRACE_FL_ENABLED | ~FTRACE_FL_MASK  # a record with a count or ENABLED (model's)
+_TRAMP_ANY = FTRACE_FL_TRAMP | FTRACE_FL_TRAMP_EN  # a record in RecordWatch.tramp (model's)
 FTRACE_REF_MAX = (1 << FTRACE_REF_MAX_SHIFT) - 1
 
 REC_FLAG_NAMES = {
@@ -240,7 +241,7 @@ class dyn_ftrace:
         if field == "flags":
             old = self.flags
             w = self.watch
-            if w is not None and value != old:
+            if value != old and w is not None:
                 w.pending.add(self)
                 w.changed.add(self)
                 w.dirty.add(self)
@@ -250,20 +251,23 @@ class dyn_ftrace:
                         w.tramp_en.add(self)
                     else:
                         w.tramp_en.discard(self)
-                if moved & (FTRACE_FL_TRAMP | FTRACE_FL_TRAMP_EN):
-                    if value & (FTRACE_FL_TRAMP | FTRACE_FL_TRAMP_EN):
+                if moved & _TRAMP_ANY:
+                    if value & _TRAMP_ANY:
                         w.tramp.add(self)
                     else:
                         w.tramp.discard(self)
-                if (value & _LIVE) or (old & _LIVE):
+                if (value | old) & _LIVE:
                     if value & _LIVE:
                         w.live.add(self)
                     else:
                         w.live.discard(self)
-        object.__setattr__(self, field, value)
+        _store(self, field, value)
 
     def __repr__(self):
         return f"dyn_ftrace({self.name or hex(self.ip)})"
+
+
+_store = object.__setattr__  # the plain store, which the watch does not see
 
 
 @dataclass(eq=False)
