@@ -437,14 +437,18 @@ class Emu:
         ftrace_write() at linux-3.17.0+seed/arch/x86/kernel/ftrace.c:299.
         """
         self.written.add(addr)
-        region = self._text_region(addr, len(data))
-        if region is None:
-            self.flush()
-            self.uc.mem_write(addr, bytes(data))  # UcError if unmapped, as before
-            self.drop_translations(addr, addr + len(data))
-            return
-        base, text = region
-        lo, hi = addr - base, addr - base + len(data)
+        end = addr + len(data)
+        if TEXT_BASE <= addr and end <= TEXT_END:  # _text_region()'s first answer, inline
+            base, text = TEXT_BASE, self._kernel_text
+        else:
+            region = self._text_region(addr, len(data))
+            if region is None:
+                self.flush()
+                self.uc.mem_write(addr, bytes(data))  # UcError if unmapped, as before
+                self.drop_translations(addr, end)
+                return
+            base, text = region
+        lo, hi = addr - base, end - base
         text[lo:hi] = data
         dirty = self._dirty.get(base)
         if dirty is None:
@@ -516,7 +520,7 @@ class Emu:
         linux-3.17.0+seed/arch/x86/kernel/ftrace.c:103 and add_break() at
         linux-3.17.0+seed/arch/x86/kernel/ftrace.c:309.
         """
-        if self.injected("probe_kernel_read"):
+        if self.inject["probe_kernel_read"] and self.injected("probe_kernel_read"):
             return None
         try:
             return self.read(addr, size)
