@@ -437,18 +437,19 @@ class Emu:
         ftrace_write() at linux-3.17.0+seed/arch/x86/kernel/ftrace.c:299.
         """
         self.written.add(addr)
-        end = addr + len(data)
-        if TEXT_BASE <= addr and end <= TEXT_END:  # _text_region()'s first answer, inline
+        lo = addr - TEXT_BASE
+        hi = lo + len(data)
+        if 0 <= lo and hi <= TEXT_SIZE:  # _text_region()'s first answer, inline
             base, text = TEXT_BASE, self._kernel_text
         else:
             region = self._text_region(addr, len(data))
             if region is None:
                 self.flush()
                 self.uc.mem_write(addr, bytes(data))  # UcError if unmapped, as before
-                self.drop_translations(addr, end)
+                self.drop_translations(addr, addr + len(data))
                 return
             base, text = region
-        lo, hi = addr - base, end - base
+            lo, hi = addr - base, addr - base + len(data)
         text[lo:hi] = data
         dirty = self._dirty.get(base)
         if dirty is None:
@@ -522,6 +523,9 @@ class Emu:
         """
         if self.inject["probe_kernel_read"] and self.injected("probe_kernel_read"):
             return None
+        lo = addr - TEXT_BASE
+        if 0 <= lo and lo + size <= TEXT_SIZE:  # kernel text, from its copy as read() does
+            return bytes(self._kernel_text[lo : lo + size])
         try:
             return self.read(addr, size)
         except UcError:

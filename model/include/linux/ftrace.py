@@ -46,7 +46,10 @@ FTRACE_FL_BITS = 5
 FTRACE_REF_MAX_SHIFT = 27
 FTRACE_FL_MASKED_BITS = (1 << FTRACE_FL_BITS) - 1
 FTRACE_FL_MASK = FTRACE_FL_MASKED_BITS << FTRACE_REF_MAX_SHIFT
-_LIVE = FTRACE_FL_ENABLED | ~FTRACE_FL_MASK  # a record with a count or ENABLED (model's)
+# ~FTRACE_FL_MASK as the C's unsigned long: ftrace_rec_count()'s mask, positive, which
+# Python ands without the two's-complement copies a negative mask costs (model's)
+REC_COUNT_MASK = ~FTRACE_FL_MASK & ((1 << 64) - 1)
+_LIVE = FTRACE_FL_ENABLED | REC_COUNT_MASK  # a record with a count or ENABLED (model's)
 _TRAMP_ANY = FTRACE_FL_TRAMP | FTRACE_FL_TRAMP_EN  # a record in RecordWatch.tramp (model's)
 FTRACE_REF_MAX = (1 << FTRACE_REF_MAX_SHIFT) - 1
 

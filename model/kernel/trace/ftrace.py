@@ -21,7 +21,6 @@ from model.include.linux.ftrace import (
     EMPTY_HASH,
     FTRACE_DISABLE_CALLS,
     FTRACE_FL_ENABLED,
-    FTRACE_FL_MASK,
     FTRACE_FL_REGS,
     FTRACE_FL_REGS_EN,
     FTRACE_FL_TRAMP,
@@ -44,6 +43,7 @@ from model.include.linux.ftrace import (
     FTRACE_UPDATE_MAKE_NOP,
     FTRACE_UPDATE_MODIFY_CALL,
     FTRACE_UPDATE_TRACE_FUNC,
+    REC_COUNT_MASK,
     RecordWatch,
     dyn_ftrace,
     ftrace_hash,
@@ -758,7 +758,7 @@ def __ftrace_hash_rec_update(k, ops, filter_hash, inc):
             continue
         if inc:
             rec.flags += 1
-            refs = rec.flags & ~FTRACE_FL_MASK  # ftrace_rec_count(), a macro
+            refs = rec.flags & REC_COUNT_MASK  # ftrace_rec_count(), a macro
             # FTRACE_WARN_ON(), a macro: its message is made only when it fires
             if refs == FTRACE_REF_MAX and k.FTRACE_WARN_ON(
                 True, f"{rec.name}: ref count overflow"
@@ -781,16 +781,16 @@ def __ftrace_hash_rec_update(k, ops, filter_hash, inc):
                 rec.flags |= FTRACE_FL_REGS
         else:
             # FTRACE_WARN_ON(), a macro: its message is made only when it fires
-            if not rec.flags & ~FTRACE_FL_MASK and k.FTRACE_WARN_ON(
+            if not rec.flags & REC_COUNT_MASK and k.FTRACE_WARN_ON(
                 True, f"{rec.name}: ref count underflow"
             ):
                 return
             rec.flags -= 1
-            if ops.trampoline and not rec.flags & ~FTRACE_FL_MASK:  # ftrace_rec_count()
+            if ops.trampoline and not rec.flags & REC_COUNT_MASK:  # ftrace_rec_count()
                 k.ftrace_remove_tramp(ops, rec)
             # Still someone that wants regs for this record?
             if (
-                rec.flags & ~FTRACE_FL_MASK
+                rec.flags & REC_COUNT_MASK
                 and rec.flags & FTRACE_FL_REGS
                 and ops.flags & FTRACE_OPS_FL_SAVE_REGS
             ):
@@ -845,7 +845,7 @@ def ftrace_check_record(k, rec, enable, update):
     flags = rec.flags  # the C's stores below go to rec->flags one by one; see the end
     flag = 0
     # Enabling: a record someone references must call; otherwise nop it.
-    if enable and flags & ~FTRACE_FL_MASK:  # ftrace_rec_count(), a macro
+    if enable and flags & REC_COUNT_MASK:  # ftrace_rec_count(), a macro
         flag = FTRACE_FL_ENABLED
     # REGS or TRAMP out of step with their _EN bits: fail the ENABLED compare.
     if flag:
@@ -879,7 +879,7 @@ def ftrace_check_record(k, rec, enable, update):
             return FTRACE_UPDATE_MAKE_CALL
         return FTRACE_UPDATE_MODIFY_CALL
     if update:
-        if not flags & ~FTRACE_FL_MASK:  # ftrace_rec_count()
+        if not flags & REC_COUNT_MASK:  # ftrace_rec_count()
             # No more users, clear all flags
             rec.flags = 0
         elif k.fixed(fixes.SYSCTL_CLEAR_EN):
