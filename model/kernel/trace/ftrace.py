@@ -757,25 +757,29 @@ def __ftrace_hash_rec_update(k, ops, filter_hash, inc):
         if not match:
             continue
         if inc:
-            rec.flags += 1
-            refs = rec.flags & REC_COUNT_MASK  # ftrace_rec_count(), a macro
-            # FTRACE_WARN_ON(), a macro: its message is made only when it fires
-            if refs == FTRACE_REF_MAX and k.FTRACE_WARN_ON(
-                True, f"{rec.name}: ref count overflow"
-            ):
-                return
-            # A single callback with a trampoline of its own is called directly.
+            flags = rec.flags + 1
+            refs = flags & REC_COUNT_MASK  # ftrace_rec_count(), a macro
             if refs == 1 and ops.trampoline:
-                rec.flags |= FTRACE_FL_TRAMP
+                # A single callback with a trampoline of its own is called
+                # directly.  The C stores the count, finds it is not
+                # FTRACE_REF_MAX, then stores TRAMP: one store of both here.
+                rec.flags = flags | FTRACE_FL_TRAMP
                 ops.trampolines += 1
                 if tramp_owner:
                     ops.tramp_owned.add(rec.ip)
-            elif tramp_loop:
-                k.ftrace_clear_tramps(rec, ops)
             else:
-                # Another callback joined: back to the default caller.
-                rec.flags &= ~FTRACE_FL_TRAMP
-                k.ftrace_clear_tramps(rec)
+                rec.flags = flags
+                # FTRACE_WARN_ON(), a macro: its message is made only when it fires
+                if refs == FTRACE_REF_MAX and k.FTRACE_WARN_ON(
+                    True, f"{rec.name}: ref count overflow"
+                ):
+                    return
+                if tramp_loop:
+                    k.ftrace_clear_tramps(rec, ops)
+                else:
+                    # Another callback joined: back to the default caller.
+                    rec.flags &= ~FTRACE_FL_TRAMP
+                    k.ftrace_clear_tramps(rec)
             # If any ops wants regs saved for this function, all get them.
             if ops.flags & FTRACE_OPS_FL_SAVE_REGS:
                 rec.flags |= FTRACE_FL_REGS
@@ -934,7 +938,6 @@ def ftrace_find_tramp_ops_new(k, rec):
 
     ftrace_find_tramp_ops_new() at linux-3.17.0+seed/kernel/trace/ftrace.c:1925.
     """
-    control_tramp = k.fixed(fixes.CONTROL_TRAMP)
     ip = rec.ip
     ftrace_ops_test = k.ftrace_ops_test
     end = k.ftrace_list_end
@@ -942,7 +945,7 @@ def ftrace_find_tramp_ops_new(k, rec):
     while op is not end:
         # with control-tramp: control_ops (empty hashes, no trampoline) would
         # answer for every rec;  pass rec in as regs to have non-NULL val
-        if not (control_tramp and not op.trampoline) and ftrace_ops_test(op, ip, rec):
+        if (op.trampoline or not k.fixed(fixes.CONTROL_TRAMP)) and ftrace_ops_test(op, ip, rec):
             return op
         op = op.next
     return None
