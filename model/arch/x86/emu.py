@@ -374,10 +374,12 @@ class Emu:
         self._clobber = RegBlock(uc, CLOBBERED)
         self._rax = RegBlock(uc, (X.UC_X86_REG_RAX,))
         # text regions (kernel text, each module mapping): base -> a copy of their bytes,
-        # sorted bases, and base -> [lo, hi) offsets written since the last flush()
+        # sorted bases, and the [lo, hi) offsets written since the last flush(): the
+        # kernel text's in two fields of their own (empty: lo > hi), a module's by base
         self._kernel_text = bytearray(uc.mem_read(TEXT_BASE, TEXT_SIZE))
         self._text = {TEXT_BASE: self._kernel_text}
         self._text_bases = [TEXT_BASE]
+        self._kernel_lo, self._kernel_hi = TEXT_SIZE, 0
         self._dirty = {}
         # addresses of the text writes (and function_trace_op stores) since their
         # last reader cleared them: the state machine's account of what changed
@@ -439,17 +441,21 @@ class Emu:
         self.written.add(addr)
         lo = addr - TEXT_BASE
         hi = lo + len(data)
-        if 0 <= lo and hi <= TEXT_SIZE:  # _text_region()'s first answer, inline
-            base, text = TEXT_BASE, self._kernel_text
-        else:
-            region = self._text_region(addr, len(data))
-            if region is None:
-                self.flush()
-                self.uc.mem_write(addr, bytes(data))  # UcError if unmapped, as before
-                self.drop_translations(addr, addr + len(data))
-                return
-            base, text = region
-            lo, hi = addr - base, addr - base + len(data)
+        if 0 <= lo and hi <= TEXT_SIZE:  # kernel text: _text_region()'s first answer
+            self._kernel_text[lo:hi] = data
+            if lo < self._kernel_lo:
+                self._kernel_lo = lo
+            if hi > self._kernel_hi:
+                self._kernel_hi = hi
+            return
+        region = self._text_region(addr, len(data))
+        if region is None:
+            self.flush()
+            self.uc.mem_write(addr, bytes(data))  # UcError if unmapped, as before
+            self.drop_translations(addr, addr + len(data))
+            return
+        base, text = region
+        lo, hi = addr - base, addr - base + len(data)
         text[lo:hi] = data
         dirty = self._dirty.get(base)
         if dirty is None:
@@ -467,6 +473,11 @@ class Emu:
         Not a C function: sync_core() after the stores, which run_sync() at
         linux-3.17.0+seed/arch/x86/kernel/ftrace.c:527 makes every CPU do.
         """
+        lo, hi = self._kernel_lo, self._kernel_hi
+        if lo < hi:
+            self._kernel_lo, self._kernel_hi = TEXT_SIZE, 0
+            self.uc.mem_write(TEXT_BASE + lo, bytes(self._kernel_text[lo:hi]))
+            self.drop_translations(TEXT_BASE + lo, TEXT_BASE + hi)
         if not self._dirty:
             return
         dirty, self._dirty = self._dirty, {}
