@@ -386,10 +386,15 @@ class Emu:
         self._clobber = RegBlock(uc, CLOBBERED, _POISON)  # written with no values
         self._rax = RegBlock(uc, (X.UC_X86_REG_RAX,))
         # text regions (kernel text, each module mapping): base -> a copy of their bytes,
-        # sorted bases, and base -> [lo, hi) offsets written since the last flush()
+        # sorted bases, and the [lo, hi) offsets written since the last flush(): the
+        # kernel text's in two fields of their own (empty: lo > hi), a module's by base
         self._kernel_text = bytearray(uc.mem_read(TEXT_BASE, TEXT_SIZE))
+        # its slices read and written through a view: a few times cheaper than the
+        # bytearray's own for the 1..5 bytes of a site (the bytearray is never resized)
+        self._kernel_view = memoryview(self._kernel_text)
         self._text = {TEXT_BASE: self._kernel_text}
         self._text_bases = [TEXT_BASE]
+        self._kernel_lo, self._kernel_hi = TEXT_SIZE, 0
         self._dirty = {}
         # addresses of the text writes (and function_trace_op stores) since their
         # last reader cleared them: the state machine's account of what changed
@@ -449,6 +454,15 @@ class Emu:
         ftrace_write() at linux-3.17.0+seed/arch/x86/kernel/ftrace.c:299.
         """
         self.written.add(addr)
+        lo = addr - TEXT_BASE
+        hi = lo + len(data)
+        if 0 <= lo and hi <= TEXT_SIZE:  # kernel text: _text_region()'s first answer
+            self._kernel_view[lo:hi] = data
+            if lo < self._kernel_lo:
+                self._kernel_lo = lo
+            if hi > self._kernel_hi:
+                self._kernel_hi = hi
+            return
         region = self._text_region(addr, len(data))
         if region is None:
             self.flush()
@@ -474,6 +488,11 @@ class Emu:
         Not a C function: sync_core() after the stores, which run_sync() at
         linux-3.17.0+seed/arch/x86/kernel/ftrace.c:527 makes every CPU do.
         """
+        lo, hi = self._kernel_lo, self._kernel_hi
+        if lo < hi:
+            self._kernel_lo, self._kernel_hi = TEXT_SIZE, 0
+            self.uc.mem_write(TEXT_BASE + lo, bytes(self._kernel_text[lo:hi]))
+            self.drop_translations(TEXT_BASE + lo, TEXT_BASE + hi)
         if not self._dirty:
             return
         dirty, self._dirty = self._dirty, {}
@@ -528,8 +547,11 @@ class Emu:
         linux-3.17.0+seed/arch/x86/kernel/ftrace.c:103 and add_break() at
         linux-3.17.0+seed/arch/x86/kernel/ftrace.c:309.
         """
-        if self.injected("probe_kernel_read"):
+        if self.inject["probe_kernel_read"] and self.injected("probe_kernel_read"):
             return None
+        lo = addr - TEXT_BASE
+        if 0 <= lo and lo + size <= TEXT_SIZE:  # kernel text, from its copy as read() does
+            return self._kernel_view[lo : lo + size].tobytes()
         try:
             return self.read(addr, size)
         except UcError:

@@ -46,7 +46,11 @@ FTRACE_FL_BITS = 5
 FTRACE_REF_MAX_SHIFT = 27
 FTRACE_FL_MASKED_BITS = (1 << FTRACE_FL_BITS) - 1
 FTRACE_FL_MASK = FTRACE_FL_MASKED_BITS << FTRACE_REF_MAX_SHIFT
-_LIVE = FTRACE_FL_ENABLED | ~FTRACE_FL_MASK  # a record with a count or ENABLED (model's)
+# ~FTRACE_FL_MASK as the C's unsigned long: ftrace_rec_count()'s mask, positive, which
+# Python ands without the two's-complement copies a negative mask costs (model's)
+REC_COUNT_MASK = ~FTRACE_FL_MASK & ((1 << 64) - 1)
+_LIVE = FTRACE_FL_ENABLED | REC_COUNT_MASK  # a record with a count or ENABLED (model's)
+_TRAMP_ANY = FTRACE_FL_TRAMP | FTRACE_FL_TRAMP_EN  # a record in RecordWatch.tramp (model's)
 FTRACE_REF_MAX = (1 << FTRACE_REF_MAX_SHIFT) - 1
 
 REC_FLAG_NAMES = {
@@ -186,21 +190,88 @@ class RecordWatch:
     ``tramp_en`` / ``tramp`` / ``live`` are the records with TRAMP_EN / with
     TRAMP or TRAMP_EN / with a count or ENABLED.  ``dirty`` is every record
     whose flags changed since the test harness last put the kernel back to
-    its boot (properties/boot.py).
+    its boot (properties/boot.py).  SETS names them.
+
+    A store that changes rec->flags only notes the record in ``touched``;
+    reading any of the sets first settles what was noted (settle()), so a
+    reader sees every store, and a record stored to several times in a walk
+    is sorted into the sets once.
 
     No C counterpart: the model's bookkeeping; the C keeps none and walks every
     record with do_for_each_ftrace_rec() at linux-3.17.0+seed/kernel/trace/ftrace.c:1415.
     """
 
-    __slots__ = ("pending", "changed", "tramp_en", "tramp", "live", "dirty")
+    SETS = ("pending", "changed", "tramp_en", "tramp", "live", "dirty")
+    __slots__ = ("touched", *(f"_{name}" for name in SETS))
 
     def __init__(self):
-        self.pending = set()
-        self.changed = set()
-        self.tramp_en = set()
-        self.tramp = set()
-        self.live = set()
-        self.dirty = set()
+        self.touched = set()
+        for name in self.__slots__[1:]:
+            setattr(self, name, set())
+
+    def settle(self):
+        """Sort the records noted since the last settle() into the sets, by their flags now.
+
+        No C counterpart: the model's bookkeeping.
+        """
+        touched = self.touched
+        if not touched:
+            return
+        self._pending |= touched
+        self._changed |= touched
+        self._dirty |= touched
+        tramp_en, tramp, live = self._tramp_en, self._tramp, self._live
+        for rec in touched:
+            flags = rec.flags
+            if flags & FTRACE_FL_TRAMP_EN:
+                tramp_en.add(rec)
+            else:
+                tramp_en.discard(rec)
+            if flags & _TRAMP_ANY:
+                tramp.add(rec)
+            else:
+                tramp.discard(rec)
+            if flags & _LIVE:
+                live.add(rec)
+            else:
+                live.discard(rec)
+        touched.clear()
+
+    @property
+    def pending(self):
+        """No C counterpart: the records whose flags changed since the last walk."""
+        self.settle()
+        return self._pending
+
+    @property
+    def changed(self):
+        """No C counterpart: the records whose flags changed since their reader cleared them."""
+        self.settle()
+        return self._changed
+
+    @property
+    def tramp_en(self):
+        """No C counterpart: the records with TRAMP_EN."""
+        self.settle()
+        return self._tramp_en
+
+    @property
+    def tramp(self):
+        """No C counterpart: the records with TRAMP or TRAMP_EN."""
+        self.settle()
+        return self._tramp
+
+    @property
+    def live(self):
+        """No C counterpart: the records with a count or ENABLED."""
+        self.settle()
+        return self._live
+
+    @property
+    def dirty(self):
+        """No C counterpart: the records whose flags changed since the boot was put back."""
+        self.settle()
+        return self._dirty
 
     def compact(self):
         """Give a set that emptied out a table of its size.
@@ -210,7 +281,8 @@ class RecordWatch:
         untraced them, a walk of ``live`` would cost 40,000 slots for one
         record.  No C counterpart: the model's bookkeeping.
         """
-        for name in ("tramp_en", "tramp", "live"):
+        self.settle()
+        for name in ("_tramp_en", "_tramp", "_live"):
             kept = getattr(self, name)
             if sys.getsizeof(kept) > 64 * len(kept) + 4096:
                 setattr(self, name, set(kept))
@@ -238,32 +310,16 @@ class dyn_ftrace:
         """Not a C function: a store to a field of struct dyn_ftrace at
         linux-3.17.0+seed/include/linux/ftrace.h:323; one to rec->flags is watched."""
         if field == "flags":
-            old = self.flags
             w = self.watch
-            if w is not None and value != old:
-                w.pending.add(self)
-                w.changed.add(self)
-                w.dirty.add(self)
-                moved = value ^ old
-                if moved & FTRACE_FL_TRAMP_EN:
-                    if value & FTRACE_FL_TRAMP_EN:
-                        w.tramp_en.add(self)
-                    else:
-                        w.tramp_en.discard(self)
-                if moved & (FTRACE_FL_TRAMP | FTRACE_FL_TRAMP_EN):
-                    if value & (FTRACE_FL_TRAMP | FTRACE_FL_TRAMP_EN):
-                        w.tramp.add(self)
-                    else:
-                        w.tramp.discard(self)
-                if (value & _LIVE) or (old & _LIVE):
-                    if value & _LIVE:
-                        w.live.add(self)
-                    else:
-                        w.live.discard(self)
-        object.__setattr__(self, field, value)
+            if w is not None and value != self.flags:
+                w.touched.add(self)
+        _store(self, field, value)
 
     def __repr__(self):
         return f"dyn_ftrace({self.name or hex(self.ip)})"
+
+
+_store = object.__setattr__  # the plain store, which the watch does not see
 
 
 @dataclass(eq=False)

@@ -43,6 +43,7 @@ from model.include.linux.ftrace import (
     FTRACE_UPDATE_MAKE_NOP,
     FTRACE_UPDATE_MODIFY_CALL,
     FTRACE_UPDATE_TRACE_FUNC,
+    REC_COUNT_MASK,
     RecordWatch,
     dyn_ftrace,
     ftrace_hash,
@@ -635,10 +636,12 @@ def ftrace_ops_test(k, ops, ip, regs):
     """
     if not regs and ops.flags & FTRACE_OPS_FL_SAVE_REGS:
         return 0
-    filter_hash = ops.filter_hash
-    notrace_hash = ops.notrace_hash
-    if (ftrace_hash_empty(filter_hash) or ip in filter_hash.ips) and (
-        ftrace_hash_empty(notrace_hash) or ip not in notrace_hash.ips
+    func_hash = ops.func_hash
+    filter_hash = func_hash.filter_hash
+    notrace_hash = func_hash.notrace_hash
+    # ftrace_hash_empty() is __always_inline: NULL or no entries
+    if (not filter_hash or not filter_hash.ips or ip in filter_hash.ips) and (
+        not notrace_hash or ip not in notrace_hash.ips
     ):
         return 1
     return 0
@@ -737,6 +740,8 @@ def __ftrace_hash_rec_update(k, ops, filter_hash, inc):
         if ftrace_hash_empty(hash):
             return
     count = 0
+    tramp_owner = k.fixed(fixes.TRAMP_OWNER)
+    tramp_loop = k.fixed(fixes.TRAMP_LOOP)
     for rec in k.hash_rec_candidates(hash, all_):
         if all_:
             # Only the filter_hash affects all records.
@@ -752,37 +757,44 @@ def __ftrace_hash_rec_update(k, ops, filter_hash, inc):
         if not match:
             continue
         if inc:
-            rec.flags += 1
-            if k.FTRACE_WARN_ON(
-                ftrace_rec_count(rec) == FTRACE_REF_MAX, f"{rec.name}: ref count overflow"
-            ):
-                return
-            # A single callback with a trampoline of its own is called directly.
-            if ftrace_rec_count(rec) == 1 and ops.trampoline:
-                rec.flags |= FTRACE_FL_TRAMP
+            flags = rec.flags + 1
+            refs = flags & REC_COUNT_MASK  # ftrace_rec_count(), a macro
+            if refs == 1 and ops.trampoline:
+                # A single callback with a trampoline of its own is called
+                # directly.  The C stores the count, finds it is not
+                # FTRACE_REF_MAX, then stores TRAMP: one store of both here.
+                rec.flags = flags | FTRACE_FL_TRAMP
                 ops.trampolines += 1
-                if k.fixed(fixes.TRAMP_OWNER):
+                if tramp_owner:
                     ops.tramp_owned.add(rec.ip)
-            elif k.fixed(fixes.TRAMP_LOOP):
-                k.ftrace_clear_tramps(rec, ops)
             else:
-                # Another callback joined: back to the default caller.
-                rec.flags &= ~FTRACE_FL_TRAMP
-                k.ftrace_clear_tramps(rec)
+                rec.flags = flags
+                # FTRACE_WARN_ON(), a macro: its message is made only when it fires
+                if refs == FTRACE_REF_MAX and k.FTRACE_WARN_ON(
+                    True, f"{rec.name}: ref count overflow"
+                ):
+                    return
+                if tramp_loop:
+                    k.ftrace_clear_tramps(rec, ops)
+                else:
+                    # Another callback joined: back to the default caller.
+                    rec.flags &= ~FTRACE_FL_TRAMP
+                    k.ftrace_clear_tramps(rec)
             # If any ops wants regs saved for this function, all get them.
             if ops.flags & FTRACE_OPS_FL_SAVE_REGS:
                 rec.flags |= FTRACE_FL_REGS
         else:
-            if k.FTRACE_WARN_ON(
-                ftrace_rec_count(rec) == 0, f"{rec.name}: ref count underflow"
+            # FTRACE_WARN_ON(), a macro: its message is made only when it fires
+            if not rec.flags & REC_COUNT_MASK and k.FTRACE_WARN_ON(
+                True, f"{rec.name}: ref count underflow"
             ):
                 return
             rec.flags -= 1
-            if ops.trampoline and not ftrace_rec_count(rec):
+            if ops.trampoline and not rec.flags & REC_COUNT_MASK:  # ftrace_rec_count()
                 k.ftrace_remove_tramp(ops, rec)
             # Still someone that wants regs for this record?
             if (
-                ftrace_rec_count(rec) > 0
+                rec.flags & REC_COUNT_MASK
                 and rec.flags & FTRACE_FL_REGS
                 and ops.flags & FTRACE_OPS_FL_SAVE_REGS
             ):
@@ -834,40 +846,44 @@ def ftrace_check_record(k, rec, enable, update):
 
     ftrace_check_record() at linux-3.17.0+seed/kernel/trace/ftrace.c:1791.
     """
+    flags = rec.flags  # the C's stores below go to rec->flags one by one; see the end
     flag = 0
     # Enabling: a record someone references must call; otherwise nop it.
-    if enable and ftrace_rec_count(rec):
+    if enable and flags & REC_COUNT_MASK:  # ftrace_rec_count(), a macro
         flag = FTRACE_FL_ENABLED
     # REGS or TRAMP out of step with their _EN bits: fail the ENABLED compare.
     if flag:
-        if (not rec.flags & FTRACE_FL_REGS) != (not rec.flags & FTRACE_FL_REGS_EN):
+        if (not flags & FTRACE_FL_REGS) != (not flags & FTRACE_FL_REGS_EN):
             flag |= FTRACE_FL_REGS
-        if (not rec.flags & FTRACE_FL_TRAMP) != (not rec.flags & FTRACE_FL_TRAMP_EN):
+        if (not flags & FTRACE_FL_TRAMP) != (not flags & FTRACE_FL_TRAMP_EN):
             flag |= FTRACE_FL_TRAMP
     # If the state of this record hasn't changed, then do nothing.
-    if (rec.flags & FTRACE_FL_ENABLED) == flag:
+    if (flags & FTRACE_FL_ENABLED) == flag:
         return FTRACE_UPDATE_IGNORE
     if flag:
         # Save off if rec is being enabled (for return value)
-        flag ^= rec.flags & FTRACE_FL_ENABLED
+        flag ^= flags & FTRACE_FL_ENABLED
         if update:
-            rec.flags |= FTRACE_FL_ENABLED
+            flags |= FTRACE_FL_ENABLED
             if flag & FTRACE_FL_REGS:
-                if rec.flags & FTRACE_FL_REGS:
-                    rec.flags |= FTRACE_FL_REGS_EN
+                if flags & FTRACE_FL_REGS:
+                    flags |= FTRACE_FL_REGS_EN
                 else:
-                    rec.flags &= ~FTRACE_FL_REGS_EN
+                    flags &= ~FTRACE_FL_REGS_EN
             if flag & FTRACE_FL_TRAMP:
-                if rec.flags & FTRACE_FL_TRAMP:
-                    rec.flags |= FTRACE_FL_TRAMP_EN
+                if flags & FTRACE_FL_TRAMP:
+                    flags |= FTRACE_FL_TRAMP_EN
                 else:
-                    rec.flags &= ~FTRACE_FL_TRAMP_EN
+                    flags &= ~FTRACE_FL_TRAMP_EN
+            # One store of what the C's stores leave: nothing reads rec->flags
+            # between them, and each sets or clears bits of its own.
+            rec.flags = flags
         # From a nop: make the call; otherwise change where it calls.
         if flag & FTRACE_FL_ENABLED:
             return FTRACE_UPDATE_MAKE_CALL
         return FTRACE_UPDATE_MODIFY_CALL
     if update:
-        if not ftrace_rec_count(rec):
+        if not flags & REC_COUNT_MASK:  # ftrace_rec_count()
             # No more users, clear all flags
             rec.flags = 0
         elif k.fixed(fixes.SYSCTL_CLEAR_EN):
@@ -902,15 +918,18 @@ def ftrace_find_tramp_ops_curr(k, rec):
     ftrace_find_tramp_ops_curr() at linux-3.17.0+seed/kernel/trace/ftrace.c:1902.
     """
     removed_ops = k.removed_ops
+    ip = rec.ip
+    ftrace_lookup_ip = k.ftrace_lookup_ip
     # Removed ops need to be tested first
     if removed_ops is not None and removed_ops.tramp_hash:
-        if k.ftrace_lookup_ip(removed_ops.tramp_hash, rec.ip):
+        if ftrace_lookup_ip(removed_ops.tramp_hash, ip):
             return removed_ops
-    for op in do_for_each_ftrace_op(k):
-        if not op.tramp_hash:
-            continue
-        if k.ftrace_lookup_ip(op.tramp_hash, rec.ip):
+    end = k.ftrace_list_end
+    op = k.ftrace_ops_list  # do_for_each_ftrace_op(), a macro
+    while op is not end:
+        if op.tramp_hash and ftrace_lookup_ip(op.tramp_hash, ip):
             return op
+        op = op.next
     return None
 
 
@@ -919,14 +938,16 @@ def ftrace_find_tramp_ops_new(k, rec):
 
     ftrace_find_tramp_ops_new() at linux-3.17.0+seed/kernel/trace/ftrace.c:1925.
     """
-    control_tramp = k.fixed(fixes.CONTROL_TRAMP)
-    for op in do_for_each_ftrace_op(k):
-        if control_tramp and not op.trampoline:
-            # control_ops (empty hashes, no trampoline) would answer for every rec
-            continue
-        # pass rec in as regs to have non-NULL val
-        if k.ftrace_ops_test(op, rec.ip, rec):
+    ip = rec.ip
+    ftrace_ops_test = k.ftrace_ops_test
+    end = k.ftrace_list_end
+    op = k.ftrace_ops_list  # do_for_each_ftrace_op(), a macro
+    while op is not end:
+        # with control-tramp: control_ops (empty hashes, no trampoline) would
+        # answer for every rec;  pass rec in as regs to have non-NULL val
+        if (op.trampoline or not k.fixed(fixes.CONTROL_TRAMP)) and ftrace_ops_test(op, ip, rec):
             return op
+        op = op.next
     return None
 
 
@@ -935,17 +956,18 @@ def ftrace_get_addr_new(k, rec):
 
     ftrace_get_addr_new() at linux-3.17.0+seed/kernel/trace/ftrace.c:1948.
     """
+    flags = rec.flags
     # Trampolines take precedence over regs
-    if rec.flags & FTRACE_FL_TRAMP:
+    if flags & FTRACE_FL_TRAMP:
         ops = k.ftrace_find_tramp_ops_new(rec)
-        if k.FTRACE_WARN_ON(
-            ops is None or not ops.trampoline,
-            f"Bad trampoline accounting at: {rec.ip:#x} ({rec.name})",
+        # FTRACE_WARN_ON(), a macro: its message is made only when it fires
+        if (ops is None or not ops.trampoline) and k.FTRACE_WARN_ON(
+            True, f"Bad trampoline accounting at: {rec.ip:#x} ({rec.name})"
         ):
             # Ftrace is shutting down, return anything
             return k.emu.sym["ftrace_caller"]
         return ops.trampoline
-    if rec.flags & FTRACE_FL_REGS:
+    if flags & FTRACE_FL_REGS:
         return k.emu.sym["ftrace_regs_caller"]
     return k.emu.sym["ftrace_caller"]
 
@@ -955,16 +977,18 @@ def ftrace_get_addr_curr(k, rec):
 
     ftrace_get_addr_curr() at linux-3.17.0+seed/kernel/trace/ftrace.c:1980.
     """
+    flags = rec.flags
     # Trampolines take precedence over regs
-    if rec.flags & FTRACE_FL_TRAMP_EN:
+    if flags & FTRACE_FL_TRAMP_EN:
         ops = k.ftrace_find_tramp_ops_curr(rec)
-        if k.FTRACE_WARN_ON(
-            ops is None, f"Bad trampoline accounting at: {rec.ip:#x} ({rec.name})"
+        # FTRACE_WARN_ON(), a macro: its message is made only when it fires
+        if ops is None and k.FTRACE_WARN_ON(
+            True, f"Bad trampoline accounting at: {rec.ip:#x} ({rec.name})"
         ):
             # Ftrace is shutting down, return anything
             return k.emu.sym["ftrace_caller"]
         return ops.trampoline
-    if rec.flags & FTRACE_FL_REGS_EN:
+    if flags & FTRACE_FL_REGS_EN:
         return k.emu.sym["ftrace_regs_caller"]
     return k.emu.sym["ftrace_caller"]
 
@@ -1050,19 +1074,22 @@ def ftrace_save_ops_tramp_hash(k, ops):
     ftrace_save_ops_tramp_hash() at linux-3.17.0+seed/kernel/trace/ftrace.c:2238.
     """
     ops.tramp_hash = ftrace_hash()
+    ips = ops.tramp_hash.ips
+    ftrace_ops_test = k.ftrace_ops_test
     cnt = 0
     for rec in k.tramp_en_records():
         # A record back down to one ops after being shared is not on the
         # trampoline (no TRAMP_EN): only TRAMP_EN records are visited.
-        if k.ftrace_ops_test(ops, rec.ip, rec):
-            # It better only have a single ops attached
-            if k.FTRACE_WARN_ON(
-                ftrace_rec_count(rec) != 1,
+        if ftrace_ops_test(ops, rec.ip, rec):
+            # It better only have a single ops attached (FTRACE_WARN_ON(), a
+            # macro: its message is made only when it fires)
+            if ftrace_rec_count(rec) != 1 and k.FTRACE_WARN_ON(
+                True,
                 f"{ops.name}: {rec.name} on its trampoline with count {ftrace_rec_count(rec)}",
             ):
                 return -1
             cnt += 1
-            ops.tramp_hash.ips.add(rec.ip)
+            ips.add(rec.ip)
     if k.fixed(fixes.SYSCTL_CLEAR_EN) and not k.ftrace_enabled:
         # sysctl-clear-en adapted to the seed (3.18.30 has no tramp_hash):
         # disabled sites keep TRAMP but not TRAMP_EN; none calls a trampoline.

@@ -28,6 +28,7 @@ from model.include.linux.ftrace import (
 EFAULT, EINVAL, EPERM = 14, 22, 1
 BREAKPOINT_INSTRUCTION = b"\xcc"
 IDEAL_NOP5 = bytes.fromhex("0f1f440000")  # ideal_nops[NOP_ATOMIC5] on x86-64
+_REL32 = struct.Struct("<BI")  # an opcode byte and its rel32, as e8/e9 take them
 OP_REF = b"\x48\x8b\x15"  # movq <disp32>(%rip), %rdx
 OP_REF_SIZE = 7
 FTRACE_RETFUNC_DEPTH = 50
@@ -62,7 +63,7 @@ def ftrace_call_replace(k, ip, addr):
 
     linux-3.17.0+seed/arch/x86/kernel/ftrace.c:61
     """
-    return b"\xe8" + struct.pack("<I", k.ftrace_calc_offset(ip + MCOUNT_INSN_SIZE, addr))
+    return _REL32.pack(0xE8, k.ftrace_calc_offset(ip + MCOUNT_INSN_SIZE, addr))
 
 
 def ftrace_jmp_replace(k, ip, addr):
@@ -70,7 +71,7 @@ def ftrace_jmp_replace(k, ip, addr):
 
     linux-3.17.0+seed/arch/x86/kernel/ftrace.c:649
     """
-    return b"\xe9" + struct.pack("<I", k.ftrace_calc_offset(ip + MCOUNT_INSN_SIZE, addr))
+    return _REL32.pack(0xE9, k.ftrace_calc_offset(ip + MCOUNT_INSN_SIZE, addr))
 
 
 def ftrace_nop_replace(k):
