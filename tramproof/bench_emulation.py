@@ -21,21 +21,23 @@ from properties.x86_rig import Rig
 
 
 def per_call(fns, calls, batches=5):
-    """For each of ``fns``, the median over ``batches`` of microseconds per call.
+    """For each of ``fns``, the median over ``batches`` of CPU microseconds per call.
 
-    The batches of the functions alternate, so that a change in the
-    machine's speed during the measurement (another process, the clock)
-    falls on all of them alike rather than on whichever ran last.
+    CPU time, as the rest of the bench: wall time would count the turns
+    other processes take on a shared machine.  The batches of the functions
+    alternate, so that a change in the machine's speed during the
+    measurement (another process, the clock) falls on all of them alike
+    rather than on whichever ran last.
     """
     for fn in fns:
         fn()
     times = [[] for _ in fns]
     for _ in range(batches):
         for fn, spent in zip(fns, times, strict=True):
-            start = time.perf_counter()
+            start = time.process_time()
             for _ in range(calls):
                 fn()
-            spent.append((time.perf_counter() - start) / calls * 1e6)
+            spent.append((time.process_time() - start) / calls * 1e6)
     return [sorted(spent)[batches // 2] for spent in times]
 
 
