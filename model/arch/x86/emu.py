@@ -453,10 +453,10 @@ class Emu:
         Not a C function: the store under the arch's text writes, such as
         ftrace_write() at linux-3.17.0+seed/arch/x86/kernel/ftrace.c:299.
         """
-        self.written.add(addr)
         lo = addr - TEXT_BASE
         hi = lo + len(data)
         if 0 <= lo and hi <= TEXT_SIZE:  # kernel text: _text_region()'s first answer
+            self.written.add(addr)
             self._kernel_view[lo:hi] = data
             if lo < self._kernel_lo:
                 self._kernel_lo = lo
@@ -464,11 +464,12 @@ class Emu:
                 self._kernel_hi = hi
             return
         region = self._text_region(addr, len(data))
-        if region is None:
+        if region is None:  # not text (a probe_kernel_write to the stack): not in written
             self.flush()
             self.uc.mem_write(addr, bytes(data))  # UcError if unmapped, as before
             self.drop_translations(addr, addr + len(data))
             return
+        self.written.add(addr)
         base, text = region
         lo, hi = addr - base, addr - base + len(data)
         text[lo:hi] = data
