@@ -885,7 +885,8 @@ class FtraceMachine(RuleBasedStateMachine):
         afresh each step, runs in the emulator (its own bytes at its own
         address), so a site whose bytes differ from its class's is a class
         of its own and runs; SAMPLE live functions run besides, whatever
-        their class.
+        their class.  A sampled function that is a member of a class is
+        that class's run: a second member would run what the first ran.
         """
         live = self.exp.order
         # "Random" from the step itself, not from the steps before it, so that
@@ -895,7 +896,11 @@ class FtraceMachine(RuleBasedStateMachine):
         classes = {}
         for (identity, _, tracers), site in zip(self.visits(), self.sites(), strict=True):
             classes.setdefault(self.call_class(identity, tracers, site), []).append(identity)
-        probes += [members[rng.randrange(len(members))] for members in classes.values()]
+        sampled = set(probes)
+        for members in classes.values():
+            drawn = members[rng.randrange(len(members))]
+            if sampled.isdisjoint(members):
+                probes.append(drawn)
         by_ptr = {self.ops_of(u).ptr: u for u in self.exp.users if u not in ("graph", "probe")}
         for identity in probes:
             self.check_run(identity, by_ptr)
