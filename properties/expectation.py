@@ -156,36 +156,37 @@ class Expectation:
                 groups.setdefault(u.ops_name, []).append(u.name)
         return list(groups.items())
 
-    def tracers(self, identity, groups=None):
-        """The active users that trace a live function, by name, sorted.
-
-        ``groups`` is tracer_groups() when the caller asks for many functions
-        while the users stand still.
-        """
-        found = []
-        for ops_name, names in self.tracer_groups() if groups is None else groups:
-            if self.admits(ops_name, identity):
-                found += names
-        found.sort()
-        return found
+    def tracers(self, identity):
+        """The active users that trace a live function, by name, sorted."""
+        return list(self.tracers_of([identity])[0])
 
     def tracers_of(self, identities):
         """tracers() of each identity, as tuples; equal ones are one tuple.
 
-        When no active ops filters, every function has the same tracers and
-        none is asked on its own: a step that changed every function (an
-        ops with an empty filter registered) costs a list, not a filter
-        lookup per function.
+        The users of an ops that filters nothing trace every function, so
+        only the filtering ops are asked about each one; when none filters
+        (a step that registered an ops with an empty filter changed every
+        function), every function gets the same tuple and none is asked.
         """
-        groups = self.tracer_groups()
-        hashes = self.hashes
-        if not any(hashes[o].filter or hashes[o].notrace for o, _ in groups):
-            same = tuple(sorted(n for _, names in groups for n in names))
-            return [same] * len(identities)
+        everyone, filtering = [], []
+        for ops_name, names in self.tracer_groups():
+            h = self.hashes[ops_name]
+            if h.filter or h.notrace:
+                filtering.append((ops_name, names))
+            else:
+                everyone += names
+        if not filtering:
+            return [tuple(sorted(everyone))] * len(identities)
+        admits = self.admits
         shared = {}
         out = []
         for identity in identities:
-            t = tuple(self.tracers(identity, groups))
+            found = everyone.copy()
+            for ops_name, names in filtering:
+                if admits(ops_name, identity):
+                    found += names
+            found.sort()
+            t = tuple(found)
             out.append(shared.setdefault(t, t))
         return out
 

@@ -147,7 +147,6 @@ class FtraceMachine(RuleBasedStateMachine):
         self.stepped = 0  # steps taken (rules that did something)
         self.healthy = True  # the last step and its checks passed
         self.tracer_cache = {}
-        self.tracer_groups = None  # exp.tracer_groups() for the check running, once asked
         self.site_reads = None  # sites() of the check running, once asked
         self.expected_cache = {}  # tracers -> expected_calls(), for the check running
         self.module_names = frozenset()  # names of every module function loaded, live or not
@@ -233,7 +232,6 @@ class FtraceMachine(RuleBasedStateMachine):
             self.checking_recs = list(zip(checking, recs, tracers, strict=True))
             self.touched = set()
             self.tracer_cache = dict(zip(self.checking, tracers, strict=True))
-            self.tracer_groups = None
             self.site_reads = None
             self.expected_cache = {}
         return self.checking
@@ -280,9 +278,9 @@ class FtraceMachine(RuleBasedStateMachine):
         """
         visits = self.visits()
         if self.site_reads is None or self.k.emu.written:
-            read = self.k.emu.read
-            codes = [(read(rec.ip, 5), rec.ip) for _, rec, _ in visits]
-            self.site_reads = [(code, call_target(ip, code)) for code, ip in codes]
+            ips = [rec.ip for _, rec, _ in visits]
+            codes = self.k.emu.read_each(ips, 5)
+            self.site_reads = list(zip(codes, map(call_target, ips, codes), strict=True))
         return self.site_reads
 
     def full_check(self):
@@ -295,10 +293,7 @@ class FtraceMachine(RuleBasedStateMachine):
         """exp.tracers(identity) as a tuple, computed once per check (the users stand still)."""
         tracers = self.tracer_cache.get(identity)
         if tracers is None:
-            if self.tracer_groups is None:
-                self.tracer_groups = self.exp.tracer_groups()
-            tracers = tuple(self.exp.tracers(identity, self.tracer_groups))
-            self.tracer_cache[identity] = tracers
+            tracers = self.tracer_cache[identity] = self.exp.tracers_of([identity])[0]
         return tracers
 
     def admitted(self, ops_name):

@@ -425,6 +425,22 @@ class Emu:
             raise UcError(status, addr, size)
         return buf[:size]
 
+    def read_each(self, addrs, size):
+        """read(addr, size) of each address, in their order.
+
+        No C counterpart: the checks read every call site a step changed;
+        kernel text comes from its copy with no call per site.
+        """
+        text, read = self._kernel_text, self.read
+        out = []
+        for addr in addrs:
+            lo = addr - TEXT_BASE
+            if 0 <= lo and lo + size <= TEXT_SIZE:
+                out.append(bytes(text[lo : lo + size]))
+            else:
+                out.append(read(addr, size))
+        return out
+
     def _text_region(self, addr, size):
         """(base, bytes) of the text region holding [addr, addr+size), or None.
 
