@@ -65,10 +65,9 @@ FULL_CHECK_EVERY = 10
 # measured with tramproof bench: the rules the catalogue's bugs need twice or
 # more in one program (the sysctl off and on, a module loaded, unloaded and
 # loaded again over it, function probes added and removed, the function
-# tracer on, off and on), a callback calling a traced function (one user in
-# eight is the probe tramp-recursion needs), and the stops ahead of the
-# starts, so that fewer users trace everything at once and single users'
-# records stay on their trampolines.
+# tracer on, off and on), a callback calling a traced function, and the
+# stops ahead of the starts, so that fewer users trace everything at once
+# and single users' records stay on their trampolines.
 RULE_WEIGHTS = {
     "callback_calls": 2,
     "function_probe": 2,
@@ -525,6 +524,10 @@ class FtraceMachine(RuleBasedStateMachine):
         pattern = data.draw(S.one_of_names([*self.vmlinux, "f*"]))
         self.do_function_probe(pattern, remove)
 
+    def probed(self):
+        """The names of the functions with a function probe."""
+        return [self.exp.live[i] for i in self.probes]
+
     def do_function_probe(self, pattern, remove):
         """echo '[!]pattern:traceon' >> set_ftrace_filter: the tracefs path of a probe."""
         buf = f"{'!' if remove else ''}{pattern}:traceon"
@@ -580,11 +583,21 @@ class FtraceMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------ rules: recursion
 
-    @rule(data=st.data(), stop=st.booleans())
-    def callback_calls(self, data, stop):
-        user = data.draw(S.one_of_names([*ALL_OPS_USERS, "function"]))
-        fname = None if stop else data.draw(S.one_of_names(self.vmlinux))
-        self.do_callback_calls(user, fname)
+    @rule(data=st.data(), stop=st.booleans(), follow=S.follows)
+    def callback_calls(self, data, stop, follow):
+        """A user's callback calls a function from now on, or stops calling one.
+
+        A draw that follows the state takes a running user and, for a
+        kprobe or a function probe, a function it probes.
+        """
+        everyone = [*ALL_OPS_USERS, "function"]
+        running = [u for u in everyone if self.exp.users[u].active] if follow else []
+        user = data.draw(S.one_of_names(running or everyone))
+        if stop and user in self.calling:
+            self.do_callback_calls(user, None)
+            return
+        probed = {"kprobe": self.kprobes, "probe": self.probed()}.get(user) if follow else None
+        self.do_callback_calls(user, data.draw(S.one_of_names(probed or self.vmlinux)))
 
     def do_callback_calls(self, user, fname):
         """From now on, user's callback calls fname each time it runs (None: nothing)."""

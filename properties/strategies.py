@@ -25,6 +25,13 @@ filtered_ops = st.sampled_from(
 # to a trampoline.  Shrinks to a close.
 perf_closes = st.integers(0, 3).map(lambda n: n != 3)
 
+# A draw that follows the machine's state (a callback's call is a running
+# user's, and a kprobe's or a function probe's calls a function it probes)
+# three times in four; the fourth draws from every name, as an unfollowed
+# draw does, so that no step the state does not suggest goes out of reach.
+# Shrinks to following.
+follows = st.integers(0, 3).map(lambda n: n != 3)
+
 # A write to ftrace_enabled flips it three times in four (the other value);
 # the fourth writes the value it has, which the sysctl ignores.  Shrinks to a flip.
 sysctl_flips = st.integers(0, 3).map(lambda n: n != 3)

@@ -8,10 +8,13 @@ import statistics
 from collections import Counter
 
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, RuleStrategy, rule, run_state_machine_as_test
 
-from properties import selection
+from properties import machine, selection
 from properties.machine import FtraceMachine
+from tramproof.bench import NoopMachine
+from tramproof.replay import take
 
 RUN = settings(
     max_examples=100,
@@ -84,6 +87,55 @@ def test_the_copies_of_a_rule_keep_its_arguments_target_and_preconditions():
 
 
 def selection_weights():
-    from properties import machine
-
     return machine.RULE_WEIGHTS
+
+
+# ---------------------------------------------------------------- draws that follow the state
+
+DRAWS = settings(RUN, max_examples=20, stateful_step_count=20, deadline=None)
+
+
+def calls_drawn(rule_name, state, follow=None):
+    """The share of each call of the rule's do_ method (its arguments) among the rule's
+    400 draws, as a state machine draws them, each made on the no-op twin of the
+    machine (tramproof bench's: the same rules and draws, no kernel) in the state the
+    steps ``state`` leave.
+
+    ``follow`` replaces the rule's own draw of whether to follow the state
+    (False: the broken variant, which draws from every name as before).
+    """
+    rule_ = next(r for r in FtraceMachine.setup_state().rules if r.function.__name__ == rule_name)
+    arguments = dict(rule_.arguments)
+    if follow is not None:
+        arguments["follow"] = st.just(follow)
+    taken = Counter()
+
+    class Draws(RuleBasedStateMachine):
+        @rule(data=st.data())
+        def draw(self, data):
+            m = NoopMachine()
+            for line in state:
+                take(m, line)
+            setattr(m, f"do_{rule_name}", lambda *args: taken.update([args]))
+            rule_.function(m, **{name: data.draw(s) for name, s in arguments.items()})
+
+    run_state_machine_as_test(Draws, settings=DRAWS)
+    total = sum(taken.values())
+    return {call: n / total for call, n in taken.items()}
+
+
+def test_a_callback_follows_to_a_running_kprobe_and_the_function_it_probes():
+    # tramp-recursion: a kprobe's handler calls the function it probes
+    state = ["arm_kprobe_ftrace(f2)"]
+    call = ("kprobe", "f2")
+    following = calls_drawn("callback_calls", state).get(call, 0)
+    everyone = calls_drawn("callback_calls", state, follow=False).get(call, 0)
+    print(f"P(kprobe's callback calls f2): {following:.2f} following the state, {everyone:.2f} not")
+    assert following >= 0.5 and everyone <= 0.1
+
+
+def test_a_callback_stops_calling_only_where_it_calls():
+    # "calls nothing" where nothing is called changes nothing: a step spent
+    assert not [c for c in calls_drawn("callback_calls", []) if c[1] is None]
+    calls = calls_drawn("callback_calls", ["arm_kprobe_ftrace(f2)", "kprobe's callback calls f2"])
+    assert calls.get(("kprobe", None), 0) >= 0.2

@@ -75,8 +75,11 @@ class NoopMachine(FtraceMachine):
     """FtraceMachine's rules and draws with no kernel, no model and no checks.
 
     Keeps only what the preconditions and strategies read (which users are
-    running, which modules are loaded, the names filters are drawn from), so
-    that it draws exactly what the full machine draws.
+    running, which modules are loaded, the names filters are drawn from, the
+    functions with a kprobe or a function probe, the callbacks that call a
+    function), so that it draws what the full machine draws; it keeps no
+    filters, so a draw that reads one (a '!' edit, perf's open while its event
+    has a filter) draws as on empty filters.
     """
 
     def __init__(self, kernel=None, overrides=None, functions=S.VMLINUX_FUNCTIONS):
@@ -93,6 +96,8 @@ class NoopMachine(FtraceMachine):
             self.exp.add_user(User(name, name, static=static))
         self.vmlinux = S.vmlinux_names(functions)
         self.kprobes = set()
+        self.probes = set()  # names of the functions with a function probe
+        self.calling = {}
         self.next_module = 0
         self.loaded = {}
         self.dead_names = set()
@@ -126,19 +131,34 @@ class NoopMachine(FtraceMachine):
         pass
 
     def do_perf(self, what):
-        pass
+        user = self.exp.users["perf"]
+        user.active = what != "close"
+        if what != "close":
+            user.enabled_here = what == "add"  # open leaves it disabled
 
     def do_kprobe(self, fname, arm, alloc_fails=False):
-        pass
+        if arm:
+            self.kprobes.add(fname)
+        else:
+            self.kprobes.discard(fname)
+        self.exp.users["kprobe"].active = bool(self.kprobes)
 
     def do_function_probe(self, pattern, remove):
-        pass
+        found = set(self.vmlinux) if pattern == "f*" else {pattern}
+        self.probes = self.probes - found if remove else self.probes | found
+        self.exp.users["probe"].active = bool(self.probes)
+
+    def probed(self):
+        return sorted(self.probes)
 
     def do_tracefs_filter(self, buf, trunc, notrace):
         pass
 
     def do_callback_calls(self, user, fname):
-        pass
+        if fname is None:
+            self.calling.pop(user, None)
+        else:
+            self.calling[user] = fname
 
     def do_load_module(self, serial, alloc_fails=False):
         self.next_module = max(self.next_module, serial + 1)
