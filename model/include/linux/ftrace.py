@@ -179,6 +179,17 @@ class ftrace_ops:
         return self.name
 
 
+def _settled(attr, doc):
+    """No C counterpart: a RecordWatch property, the set ``attr`` once the noted
+    records are sorted into the sets (settle)."""
+
+    def get(self):
+        self.settle()
+        return getattr(self, attr)
+
+    return property(get, doc=doc)
+
+
 class RecordWatch:
     """Which records' flags changed, kept for one kernel.  Not in the C.
 
@@ -237,41 +248,12 @@ class RecordWatch:
                 live.discard(rec)
         touched.clear()
 
-    @property
-    def pending(self):
-        """No C counterpart: the records whose flags changed since the last walk."""
-        self.settle()
-        return self._pending
-
-    @property
-    def changed(self):
-        """No C counterpart: the records whose flags changed since their reader cleared them."""
-        self.settle()
-        return self._changed
-
-    @property
-    def tramp_en(self):
-        """No C counterpart: the records with TRAMP_EN."""
-        self.settle()
-        return self._tramp_en
-
-    @property
-    def tramp(self):
-        """No C counterpart: the records with TRAMP or TRAMP_EN."""
-        self.settle()
-        return self._tramp
-
-    @property
-    def live(self):
-        """No C counterpart: the records with a count or ENABLED."""
-        self.settle()
-        return self._live
-
-    @property
-    def dirty(self):
-        """No C counterpart: the records whose flags changed since the boot was put back."""
-        self.settle()
-        return self._dirty
+    pending = _settled("_pending", "the records whose flags changed since the last walk.")
+    changed = _settled("_changed", "the records whose flags changed since a reader cleared them.")
+    tramp_en = _settled("_tramp_en", "the records with TRAMP_EN.")
+    tramp = _settled("_tramp", "the records with TRAMP or TRAMP_EN.")
+    live = _settled("_live", "the records with a count or ENABLED.")
+    dirty = _settled("_dirty", "the records whose flags changed since the boot was put back.")
 
     def compact(self):
         """Give a set that emptied out a table of its size.
