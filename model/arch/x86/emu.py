@@ -426,7 +426,7 @@ class Emu:
         return buf[:size]
 
     def read_each(self, addrs, size):
-        """read(addr, size) of each address, in their order.
+        """The ``size`` bytes at each address, in their order, as a read of each gives them.
 
         No C counterpart: the checks read every call site a step changed;
         kernel text comes from its copy with no call per site.

@@ -204,7 +204,7 @@ class RecordWatch:
     its boot (properties/boot.py).  SETS names them.
 
     A store that changes rec->flags only notes the record in ``touched``;
-    reading any of the sets first settles what was noted (settle()), so a
+    reading any of the sets first settles what was noted (its settle method), so a
     reader sees every store, and a record stored to several times in a walk
     is sorted into the sets once.
 
@@ -221,7 +221,7 @@ class RecordWatch:
             setattr(self, name, set())
 
     def settle(self):
-        """Sort the records noted since the last settle() into the sets, by their flags now.
+        """Sort the records noted since the last sorting into the sets, by their flags now.
 
         No C counterpart: the model's bookkeeping.
         """
