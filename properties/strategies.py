@@ -20,21 +20,25 @@ GLOBS = ("*_a", "f*", "mod*", "mod1_*")
 filtered_ops = st.sampled_from(
     sorted(["global_ops", "stack_trace", "regs_ops", "kprobe_ifs", "perf", "instance"])
 )
+# True three times in four; shrinks to True.  The draws of the three
+# choices below, each a coin weighted the same way.
+three_in_four = st.integers(0, 3).map(lambda n: n != 3)
+
 # perf's event closed after a DEL three times in four (else ADDed again):
 # an open event with no filter traces every function, and leaves no record
 # to a trampoline.  Shrinks to a close.
-perf_closes = st.integers(0, 3).map(lambda n: n != 3)
+perf_closes = three_in_four
 
 # A draw that follows the machine's state (a callback's call is a running
 # user's, and a kprobe's or a function probe's calls a function it probes)
 # three times in four; the fourth draws from every name, as an unfollowed
 # draw does, so that no step the state does not suggest goes out of reach.
 # Shrinks to following.
-follows = st.integers(0, 3).map(lambda n: n != 3)
+follows = three_in_four
 
 # A write to ftrace_enabled flips it three times in four (the other value);
 # the fourth writes the value it has, which the sysctl ignores.  Shrinks to a flip.
-sysctl_flips = st.integers(0, 3).map(lambda n: n != 3)
+sysctl_flips = three_in_four
 
 
 # A sorted list of every name, built on each draw, would be O(records) a
