@@ -230,7 +230,7 @@ class FtraceMachine(RuleBasedStateMachine):
             tracers = self.exp.tracers_of(checking)
             self.checking_recs = list(zip(checking, recs, tracers, strict=True))
             self.touched = set()
-            self.tracer_cache = dict(zip(self.checking, tracers, strict=True))
+            self.tracer_cache = dict(zip(checking, tracers, strict=True))
             self.site_reads = None
             self.expected_cache = {}
         return self.checking
@@ -746,10 +746,9 @@ class FtraceMachine(RuleBasedStateMachine):
         owners = []
         for identity, rec, tracers in self.visits():
             key = (rec.flags, tracers)
-            if key in judged:
-                owners.append(judged[key])
-            else:
-                owners.append(judged.setdefault(key, self.judge_record(rec, tracers)))
+            if key not in judged:
+                judged[key] = self.judge_record(rec, tracers)
+            owners.append(judged[key])
             if len(tracers) > 1:
                 shared.add(identity)
             elif len(tracers) == 1 and identity in shared:
