@@ -128,25 +128,21 @@ class Expectation:
             target.clear()
         return self.set_hash(ops_name, which, buf, False)
 
-    def admits(self, ops_name, identity):
-        h = self.hashes[ops_name]
-        if not h.filter and not h.notrace:
-            return True
-        by_addr = ("addr", self.ips[identity])
-        in_filter = identity in h.filter or by_addr in h.filter
-        in_notrace = identity in h.notrace or by_addr in h.notrace
-        return (not h.filter or in_filter) and not in_notrace
+    def named(self, entries):
+        """The identities hash entries name now: an address entry names the live
+        function at that address (None if there is none)."""
+        at = self.at
+        return {at.get(e[1]) if e[0] == "addr" else e for e in entries}
 
-    def admitted(self, ops_name):
-        """The live functions an ops' hashes admit: its filter's, or all of them."""
+    def admitted(self, ops_name, among=None):
+        """Of the live functions (or of ``among``, live ones), those an ops' hashes
+        admit: its filter's, or all of them, less its notrace's."""
         h = self.hashes[ops_name]
-        if not h.filter:
-            candidates = self.live
-        else:
-            candidates = {
-                self.at.get(entry[1]) if entry[0] == "addr" else entry for entry in h.filter
-            }
-        return {i for i in candidates if i in self.live and self.admits(ops_name, i)}
+        among = self.live.keys() if among is None else among
+        inside = self.named(h.filter) & among if h.filter else set(among)
+        if h.notrace:
+            inside -= self.named(h.notrace)
+        return inside
 
     def tracer_groups(self):
         """The active users, grouped by the ops whose hashes they filter with."""
@@ -177,18 +173,19 @@ class Expectation:
                 everyone += names
         if not filtering:
             return [tuple(sorted(everyone))] * len(identities)
-        admits = self.admits
-        shared = {}
-        out = []
-        for identity in identities:
+        # which filtering ops admit each function: a few distinct answers,
+        # each worked out into its tuple once
+        among = set(identities)
+        admitted = [self.admitted(ops_name, among) for ops_name, _ in filtering]
+        answers = list(zip(*[map(a.__contains__, identities) for a in admitted], strict=True))
+        tuples = {}
+        for answer in set(answers):
             found = everyone.copy()
-            for ops_name, names in filtering:
-                if admits(ops_name, identity):
+            for admits, (_, names) in zip(answer, filtering, strict=True):
+                if admits:
                     found += names
-            found.sort()
-            t = tuple(found)
-            out.append(shared.setdefault(t, t))
-        return out
+            tuples[answer] = tuple(sorted(found))
+        return list(map(tuples.__getitem__, answers))
 
     def callers(self, tracers):
         """Of a function's tracers, those whose callback runs now (perf only when enabled)."""
