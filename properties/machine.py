@@ -12,7 +12,7 @@ alone.
 
 import random
 from collections import Counter
-from itertools import repeat
+from itertools import compress, repeat
 from operator import attrgetter, itemgetter, sub
 
 from hypothesis import event, note
@@ -46,7 +46,7 @@ from properties import boot, selection
 from properties import strategies as S
 from properties.expectation import Expectation, User
 from properties.users import PATH_USERS, USERS, System
-from properties.x86_checks import call_target, check_trampoline_bytes
+from properties.x86_checks import call_aims, check_trampoline_bytes
 
 # Where pytest's --kernel and --variant land (see conftest.py).
 CONFIG = {"kernel": "fixed", "overrides": None}
@@ -88,6 +88,11 @@ INVARIANTS = (
     "tramp_hash_matches",
     "trampolines_load_their_own_ops",
 )
+
+
+def first_of(keys, values):
+    """key -> the value beside its first occurrence in keys (one dict build, in C)."""
+    return dict(zip(reversed(keys), reversed(values), strict=True))
 
 
 class Owners:
@@ -146,6 +151,8 @@ class FtraceMachine(RuleBasedStateMachine):
         self.stepped = 0  # steps taken (rules that did something)
         self.healthy = True  # the last step and its checks passed
         self.tracer_cache = {}
+        self.visit_recs = self.visit_tracers = None  # beside checking: records, tracers
+        self.visit_keys = None  # keys() of the check running, once asked
         self.site_reads = None  # sites() of the check running, once asked
         self.expected_cache = {}  # tracers -> expected_calls(), for the check running
         self.module_names = frozenset()  # names of every module function loaded, live or not
@@ -232,9 +239,9 @@ class FtraceMachine(RuleBasedStateMachine):
                 self.checking = sorted(self.touched, key=self.exp.rank.__getitem__)
             checking = self.checking
             names = map(self.exp.live.__getitem__, checking)
-            recs = map(itemgetter(0), map(self.k.recs_by_name.__getitem__, names))
-            tracers = self.exp.tracers_of(checking)
-            self.checking_recs = list(zip(checking, recs, tracers, strict=True))
+            self.visit_recs = list(map(itemgetter(0), map(self.k.recs_by_name.__getitem__, names)))
+            self.visit_tracers = tracers = self.exp.tracers_of(checking)
+            self.visit_keys = None
             self.touched = set()
             self.tracer_cache = dict(zip(checking, tracers, strict=True))
             self.site_reads = None
@@ -269,23 +276,32 @@ class FtraceMachine(RuleBasedStateMachine):
         found.discard(None)
         return found
 
-    def visits(self):
-        """(identity, record, tracers) of each function to_check() names, in its order."""
+    def keys(self):
+        """(flags, tracers) of each function to_check() names, in its order.
+
+        A record's verdict in the accounting depends on these alone, so the
+        invariants judge each distinct key once.  Read once per check: the
+        checks change no record.
+        """
         self.to_check()
-        return self.checking_recs
+        if self.visit_keys is None:
+            flags = map(attrgetter("flags"), self.visit_recs)
+            self.visit_keys = list(zip(flags, self.visit_tracers, strict=True))
+        return self.visit_keys
 
     def sites(self):
-        """(bytes, call target or None) at each visited function's call site.
+        """(bytes, aims) at the visited functions' call sites: an aim is where
+        the site calls, or its bytes when it holds no call.
 
         Read once per check for the invariants that look at the sites: the
         checks write no text, and should a write appear in emu.written after
         the check began (to_check empties it), the sites are read again.
         """
-        visits = self.visits()
+        self.to_check()
         if self.site_reads is None or self.k.emu.written:
-            ips = [rec.ip for _, rec, _ in visits]
+            ips = list(map(attrgetter("ip"), self.visit_recs))
             codes = self.k.emu.read_each(ips, 5)
-            self.site_reads = list(zip(codes, map(call_target, ips, codes), strict=True))
+            self.site_reads = (codes, call_aims(ips, codes))
         return self.site_reads
 
     def full_check(self):
@@ -746,21 +762,20 @@ class FtraceMachine(RuleBasedStateMachine):
         distinct (flags, tracers) of the step is judged once, on the first
         record that has it.
         """
-        judged = {}  # (flags, tracers) -> the ops whose TRAMP the record has, or None
-        shared = self.shared
-        back_to_one = False
-        owners = []
-        for identity, rec, tracers in self.visits():
-            key = (rec.flags, tracers)
-            if key not in judged:
-                judged[key] = self.judge_record(rec, tracers)
-            owners.append(judged[key])
-            if len(tracers) > 1:
-                shared.add(identity)
-            elif len(tracers) == 1 and identity in shared:
-                back_to_one = True
-        self.tramp_owner.update(self.checking, owners)
-        if back_to_one:
+        keys = self.keys()
+        first = first_of(keys, self.visit_recs)
+        # (flags, tracers) -> the ops whose TRAMP the record has, or None
+        judged = {key: self.judge_record(first[key], key[1]) for key in dict.fromkeys(keys)}
+        self.tramp_owner.update(self.checking, list(map(judged.__getitem__, keys)))
+        tracers = self.visit_tracers
+        distinct = set(tracers)
+        many = {t for t in distinct if len(t) > 1}
+        if many:
+            self.shared.update(compress(self.checking, map(many.__contains__, tracers)))
+        one = {t for t in distinct if len(t) == 1}
+        if one and not self.shared.isdisjoint(
+            compress(self.checking, map(one.__contains__, tracers))
+        ):
             self.reached("a record back to one user after sharing")
         owned = self.tramp_owner.counts
         for user in sorted(self.exp.users):
@@ -809,14 +824,14 @@ class FtraceMachine(RuleBasedStateMachine):
     @invariant()
     def tramp_hash_matches(self):
         """The seed's own check: cnt == ops->trampolines, counting TRAMP_EN records."""
-        visits = self.visits()
-        self.tramp_en_owner.update(
-            self.checking,
-            [
-                tracers[0] if rec.flags & FTRACE_FL_TRAMP_EN and len(tracers) == 1 else None
-                for _, rec, tracers in visits
-            ],
-        )
+        keys = self.keys()
+        owner = {
+            (flags, tracers): tracers[0]
+            if flags & FTRACE_FL_TRAMP_EN and len(tracers) == 1
+            else None
+            for flags, tracers in set(keys)
+        }
+        self.tramp_en_owner.update(self.checking, list(map(owner.__getitem__, keys)))
         if not self.k.ftrace_enabled:
             return
         counts = self.tramp_en_owner.counts
@@ -839,28 +854,36 @@ class FtraceMachine(RuleBasedStateMachine):
         update is between two run_sync()s.
         """
         sym = self.k.emu.sym
-        visits = self.visits()
+        keys = self.keys()
+        codes, aims = self.sites()
         if self.full:
             stale = self.k.emu.unflushed_text()
             if stale is not None:
                 self.require(False, f"unicorn's text differs from the copy at {stale:#x}")
         on_trampoline = False
-        for (_, rec, tracers), (code, got) in zip(visits, self.sites(), strict=True):
-            if not rec.flags & FTRACE_FL_ENABLED:
+        # a site's verdict depends on its record's key and its aim alone:
+        # each distinct pair is judged once, on the first site that has it
+        pairs = list(zip(keys, aims, strict=True))
+        first = first_of(pairs, range(len(pairs)))
+        for pair in dict.fromkeys(pairs):
+            (flags, tracers), aim = pair
+            rec, code = self.visit_recs[first[pair]], codes[first[pair]]
+            got = aim if type(aim) is int else None
+            if not flags & FTRACE_FL_ENABLED:
                 if code != NOP:
                     self.require(False, f"{rec.name} is disabled but holds {code.hex(' ')}")
                 continue
-            if rec.flags & FTRACE_FL_TRAMP_EN and len(tracers) == 1:
+            if flags & FTRACE_FL_TRAMP_EN and len(tracers) == 1:
                 want = self.ops_of(tracers[0]).trampoline
                 on_trampoline = True
-            elif rec.flags & FTRACE_FL_REGS_EN:
+            elif flags & FTRACE_FL_REGS_EN:
                 want = sym["ftrace_regs_caller"]
             else:
                 want = sym["ftrace_caller"]
             if got != want:
                 self.require(
                     False,
-                    f"{rec.name} ({flag_names(rec.flags, REC_FLAG_NAMES)}) calls "
+                    f"{rec.name} ({flag_names(flags, REC_FLAG_NAMES)}) calls "
                     f"{self.k.emu.symbolize(got) if got else code.hex(' ')}, "
                     f"expected {self.k.emu.symbolize(want)}",
                 )
@@ -906,9 +929,16 @@ class FtraceMachine(RuleBasedStateMachine):
         # deleting an earlier step does not move the probes of a later one.
         rng = random.Random(self.last_step)
         probes = rng.sample(live, min(SAMPLE, len(live)))
+        _, aims = self.sites()
+        tracers = self.visit_tracers
+        if self.exp.ftrace_enabled and any("probe" in t for t in set(tracers)):
+            kinds = map(self.call_kind, self.checking, tracers)
+        else:  # the kind depends on the tracers alone: worked out once for each
+            kind = {t: self.call_kind(None, t) for t in set(tracers)}
+            kinds = map(kind.__getitem__, tracers)
         classes = {}
-        for (identity, _, tracers), site in zip(self.visits(), self.sites(), strict=True):
-            classes.setdefault(self.call_class(identity, tracers, site), []).append(identity)
+        for key, identity in zip(zip(aims, kinds, strict=True), self.checking, strict=True):
+            classes.setdefault(key, []).append(identity)
         sampled = set(probes)
         for members in classes.values():
             drawn = members[rng.randrange(len(members))]
@@ -918,12 +948,12 @@ class FtraceMachine(RuleBasedStateMachine):
         for identity in probes:
             self.check_run(identity, by_ptr)
 
-    def call_class(self, identity, tracers, site):
-        """(where the site calls, or its bytes; the callbacks it should run; graph?)."""
-        code, target = site
+    def call_kind(self, identity, tracers):
+        """(the callbacks one call of the function should run, graph?): with its aim,
+        its class."""
         if not self.exp.ftrace_enabled:
             tracers = ()
-        return (target or code, self.expected_calls(identity, tracers), "graph" in tracers)
+        return (self.expected_calls(identity, tracers), "graph" in tracers)
 
     def expected_calls(self, identity, tracers):
         """The users whose callbacks one call of the function runs, sorted (as tracers are).
