@@ -15,6 +15,7 @@ from model.arch.x86.emu import (
     PARENT_BASE,
     Emu,
     EmulationFault,
+    _differing_span,
 )
 from model.arch.x86.kernel import ftrace as x86_ftrace
 from model.arch.x86.kernel import mcount_64
@@ -329,3 +330,39 @@ def test_call_replace_truncates_like_the_c_cast():
     assert code[0] == 0xE8 and len(code) == 5
     rel = struct.unpack("<i", code[1:])[0]
     assert rel == ((far - 0xFFFFFFFF81000005 + 2**31) % 2**32) - 2**31
+
+
+@FAST
+@given(st.binary(min_size=1, max_size=300), st.data())
+def test_differing_span_is_the_first_and_last_changed_byte(old, data):
+    """retranslate() drops from the first byte that changed to the last one."""
+    new = bytearray(old)
+    for i in data.draw(st.sets(st.integers(0, len(old) - 1), min_size=1)):
+        new[i] ^= data.draw(st.integers(1, 255))
+    changed = [i for i in range(len(old)) if old[i] != new[i]]
+    assert _differing_span(old, bytes(new)) == (changed[0], changed[-1])
+
+
+def test_text_written_back_before_a_run_keeps_its_translation():
+    """Bytes changed and changed back between two runs are no change to what runs:
+    nothing is dropped.  Bytes that differ from those the last run saw are."""
+    emu = Emu(fentry=True)
+    site = emu.place_function(emu._next_function, "f")
+    nop = emu.read(site, 5)
+    emu.call(site)
+    dropped = []
+    drop = emu.drop_translations
+    emu.drop_translations = lambda begin, end: (dropped.append((begin, end)), drop(begin, end))
+    emu.write_text(site, b"\xcc")
+    emu.flush()
+    emu.write_text(site, nop[:1])
+    emu.flush()
+    emu.call(site)
+    assert dropped == []
+    emu.write_text(site + 1, b"\xcc")
+    emu.flush()
+    emu.write_text(site + 3, b"\xcc")
+    emu.flush()
+    with pytest.raises(EmulationFault):
+        emu.call(site)
+    assert dropped == [(site + 1, site + 4)]

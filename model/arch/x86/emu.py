@@ -190,6 +190,29 @@ def _body(fentry):
     return _BODIES[fentry]
 
 
+def _differing_span(old, new):
+    """(first, last) offsets where two equal-length, unequal byte strings differ.
+
+    Halving with slice comparisons (memcmp in C): a few dozen of them over a
+    region of any size, where a loop over its bytes would cost one step each.
+    """
+    lo, hi = 0, len(old)  # old[:lo] == new[:lo]; they differ in [lo, hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if old[lo:mid] == new[lo:mid]:
+            lo = mid
+        else:
+            hi = mid
+    first, hi = lo, len(old)  # old[hi:] == new[hi:]; they differ in [lo, hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if old[mid:hi] == new[mid:hi]:
+            hi = mid
+        else:
+            lo = mid
+    return first, lo
+
+
 class RegBlock:
     """Read or write a fixed set of registers in one C call.
 
@@ -396,6 +419,10 @@ class Emu:
         self._text_bases = [TEXT_BASE]
         self._kernel_lo, self._kernel_hi = TEXT_SIZE, 0
         self._dirty = {}
+        # what unicorn held in each text region when code last ran (its translations
+        # were made from these bytes), and the [lo, hi) offsets given to unicorn since
+        self._ran = {TEXT_BASE: bytearray(self._kernel_text)}
+        self._stale = {}
         # addresses of the text writes (and function_trace_op stores) since their
         # last reader cleared them: the state machine's account of what changed
         self.written = set()
@@ -499,8 +526,12 @@ class Emu:
                 dirty[1] = hi
 
     def flush(self):
-        """Give unicorn the text written since the last flush, one write per region,
-        and drop its translations of those bytes.
+        """Give unicorn the text written since the last flush, one write per region.
+
+        Its translations of those bytes are dropped before code next runs
+        (retranslate()), and only where the bytes differ from those the code
+        last ran: the three passes of an update that leave a site as it was
+        (an int3, then the same tail and head) cost no translation.
 
         Not a C function: sync_core() after the stores, which run_sync() at
         linux-3.17.0+seed/arch/x86/kernel/ftrace.c:527 makes every CPU do.
@@ -509,13 +540,37 @@ class Emu:
         if lo < hi:
             self._kernel_lo, self._kernel_hi = TEXT_SIZE, 0
             self.uc.mem_write(TEXT_BASE + lo, bytes(self._kernel_text[lo:hi]))
-            self.drop_translations(TEXT_BASE + lo, TEXT_BASE + hi)
+            self._note_stale(TEXT_BASE, lo, hi)
         if not self._dirty:
             return
         dirty, self._dirty = self._dirty, {}
         for base, (lo, hi) in sorted(dirty.items()):
             self.uc.mem_write(base + lo, bytes(self._text[base][lo:hi]))
-            self.drop_translations(base + lo, base + hi)
+            self._note_stale(base, lo, hi)
+
+    def _note_stale(self, base, lo, hi):
+        """No C counterpart: [lo, hi) of a text region may differ from what code last ran."""
+        stale = self._stale.get(base)
+        if stale is None:
+            self._stale[base] = (lo, hi)
+        else:
+            self._stale[base] = (min(lo, stale[0]), max(hi, stale[1]))
+
+    def retranslate(self):
+        """Drop unicorn's translations of the text that changed since code last ran:
+        one range per region, from its first changed byte to its last.
+
+        No C counterpart: the emulator's instruction cache.
+        """
+        stale, self._stale = self._stale, {}
+        for base, (lo, hi) in sorted(stale.items()):
+            ran, now = self._ran[base], self._text[base]
+            old, new = ran[lo:hi], now[lo:hi]
+            if old == new:
+                continue
+            first, last = _differing_span(old, new)
+            ran[lo:hi] = new
+            self.drop_translations(base + lo + first, base + lo + last + 1)
 
     def unflushed_text(self):
         """The first address where unicorn's memory differs from the copy of text
@@ -604,6 +659,7 @@ class Emu:
         self.uc.mem_map(addr, size, UC_PROT_ALL)
         self.modules[addr] = size
         self._text[addr] = bytearray(size)
+        self._ran[addr] = bytearray(size)
         bisect.insort(self._text_bases, addr)
 
     def unmap_module(self, addr):
@@ -611,6 +667,8 @@ class Emu:
         size = self.modules.pop(addr)
         self.flush()
         del self._text[addr]
+        del self._ran[addr]
+        self._stale.pop(addr, None)
         self._text_bases.remove(addr)
         self.uc.ctl_remove_cache(addr, addr + size)
         self.uc.mem_unmap(addr, size)
@@ -749,6 +807,8 @@ class Emu:
         if outer is not None:
             return self._nested_call(ip, parent_ip, args, flags, preserved, outer)
         self.flush()
+        if self._stale:
+            self.retranslate()
         rsp = STACK_TOP - 8
         self._write_stack(rsp, parent_ip.to_bytes(8, "little"))
         saved = [preserved[n] for n in _SAVED] if preserved else _DEFAULT_SAVED
