@@ -4,6 +4,7 @@ Each check raises AssertionError with a capstone listing of the code
 involved, so that a failing example explains itself.
 """
 
+import functools
 import struct
 
 from model.arch.x86.emu import SCRATCH, STACK_TOP
@@ -49,8 +50,13 @@ def trampoline_size(emu, save_regs):
     return emu.sym[end] - emu.sym[start]
 
 
+@functools.lru_cache(maxsize=64)
 def expected_trampoline(emu, tramp, ops_ptr, func, save_regs):
-    """The trampoline the seed should build, computed here from the template alone."""
+    """The trampoline the seed should build, computed here from the template alone.
+
+    Kept for the next check: the state machine asks for the same ones every step,
+    and the template (the assembled image) never changes.
+    """
     start, end, op_label, call_label = (emu.sym[n] for n in caller_labels(save_regs))
     size = end - start
     code = bytearray(emu.image.code[start - emu.image.base : end - emu.image.base])
