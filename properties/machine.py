@@ -267,7 +267,11 @@ class FtraceMachine(RuleBasedStateMachine):
             return
         image = emu.image
         routines = range(image.base, image.base + len(image.code))
-        if emu.sym["function_trace_op"] in written or not written.isdisjoint(routines):
+        if len(written) < len(routines):  # ask each write, not each of the routines' bytes
+            rewired = any(map(routines.__contains__, written))
+        else:
+            rewired = not written.isdisjoint(routines)
+        if emu.sym["function_trace_op"] in written or rewired:
             self.touched |= self.identities_of(self.k.rec_watch.live)
         at = self.exp.at
         sites = written & at.keys()
@@ -785,13 +789,12 @@ class FtraceMachine(RuleBasedStateMachine):
         owned = self.tramp_owner.counts
         for user in sorted(self.exp.users):
             ops = self.ops_of(user)
-            self.require(
-                ops.trampolines == owned.get(ops.name, 0),
-                (
+            if ops.trampolines != owned.get(ops.name, 0):
+                self.require(
+                    False,
                     f"{ops.name}->trampolines is {ops.trampolines}, "
-                    f"{owned.get(ops.name, 0)} records have TRAMP for it"
-                ),
-            )
+                    f"{owned.get(ops.name, 0)} records have TRAMP for it",
+                )
 
     def judge_record(self, rec, tracers):
         """The accounting of one record: the name of the ops whose TRAMP it has (or None)."""
@@ -845,10 +848,10 @@ class FtraceMachine(RuleBasedStateMachine):
             if not self.exp.users[user].active:
                 continue
             cnt = counts[user]
-            self.require(
-                cnt == ops.trampolines,
-                (f"{cnt} trampolines activated, {ops.trampolines} expected ({ops.name})"),
-            )
+            if cnt != ops.trampolines:
+                self.require(
+                    False, f"{cnt} trampolines activated, {ops.trampolines} expected ({ops.name})"
+                )
 
     @invariant()
     def text(self):
@@ -981,11 +984,11 @@ class FtraceMachine(RuleBasedStateMachine):
         tracers = self.tracers(identity) if self.exp.ftrace_enabled else ()
         result, calls = self.sys.run_callbacks(name)
         want = list(self.expected_calls(identity, tracers))
-        got = sorted(self.sys.user_of(inv, by_ptr) for inv in calls)
+        users = [self.sys.user_of(inv, by_ptr) for inv in calls]
+        got = sorted(users)
         if got != want:
             self.require(False, f"{name}: callbacks of {got} ran, expected {want}")
-        for inv in calls:
-            user = self.sys.user_of(inv, by_ptr)
+        for inv, user in zip(calls, users, strict=True):
             ops = self.ops_of(user)
             func = ops.func
             if user != "probe" and inv.func != func:
@@ -994,8 +997,8 @@ class FtraceMachine(RuleBasedStateMachine):
                     f"{name}: {user}'s ops was passed to {self.k.emu.symbolize(inv.func)}, "
                     f"not its func {self.k.emu.symbolize(func)}",
                 )
-            if self.exp.users[user].save_regs:
-                self.require(inv.regs, f"{name}: {user} wants regs but got NULL")
+            if self.exp.users[user].save_regs and not inv.regs:
+                self.require(False, f"{name}: {user} wants regs but got NULL")
         graphed = any(g.accepted for g in result.graph_calls)
         if graphed != ("graph" in tracers):
             self.require(
