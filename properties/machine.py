@@ -13,7 +13,7 @@ alone.
 import random
 from collections import Counter
 from itertools import compress, repeat
-from operator import attrgetter, itemgetter, sub
+from operator import attrgetter, sub
 
 from hypothesis import event, note
 from hypothesis import strategies as st
@@ -179,7 +179,7 @@ class FtraceMachine(RuleBasedStateMachine):
         self.k = self.sys.k
         self.exp = Expectation(cleaned_on_unload={"global_ops", "instance"})
         for i, name in enumerate(S.vmlinux_names(functions)):
-            self.exp.add_function(("vmlinux", name), name, self.sys.ip(f"f{i}"))
+            self.add_function(("vmlinux", name), name, self.sys.ip(f"f{i}"))
         self.exp.add_user(User("function", "global_ops"))
         self.exp.add_user(User("graph", "global_ops"))
         for name in OPS_USERS:
@@ -196,6 +196,13 @@ class FtraceMachine(RuleBasedStateMachine):
             self.exp.add_user(User(name, name, save_regs=regs, static=static))
 
     # ------------------------------------------------------------ helpers
+
+    def add_function(self, identity, name, ip):
+        """A function comes: the expectation learns it, the index its record."""
+        self.exp.add_function(identity, name, ip)
+        rec = self.k.recs_by_name[name][0]
+        self.sys.rec_of[identity] = rec
+        self.sys.identity_of[rec] = identity
 
     def ops_of(self, user):
         """The kernel ops a user registers."""
@@ -242,8 +249,7 @@ class FtraceMachine(RuleBasedStateMachine):
             else:
                 self.checking = sorted(self.touched, key=self.exp.rank.__getitem__)
             checking = self.checking
-            names = map(self.exp.live.__getitem__, checking)
-            self.visit_recs = list(map(itemgetter(0), map(self.k.recs_by_name.__getitem__, names)))
+            self.visit_recs = list(map(self.sys.rec_of.__getitem__, checking))
             self.visit_tracers = tracers = self.exp.tracers_of(checking)
             self.visit_keys = None
             self.touched = set()
@@ -280,7 +286,7 @@ class FtraceMachine(RuleBasedStateMachine):
 
     def identities_of(self, recs):
         """The identities of the live functions the records are of."""
-        found = set(map(self.exp.names.get, map(attrgetter("name"), recs)))
+        found = set(map(self.sys.identity_of.get, recs))
         found.discard(None)
         return found
 
@@ -352,7 +358,7 @@ class FtraceMachine(RuleBasedStateMachine):
         self.exp.users[user].active = False
 
     def rec(self, identity):
-        return self.k.recs_by_name[self.exp.live[identity]][0]
+        return self.sys.rec_of[identity]
 
     # deep states reached, over every machine of the process (see test_reach.py)
     REACHED = Counter()
@@ -723,7 +729,7 @@ class FtraceMachine(RuleBasedStateMachine):
         if reused:
             self.reached("module loaded over an unloaded module's text")
         for f in functions:
-            self.exp.add_function((serial, f), f, self.sys.ip(f))
+            self.add_function((serial, f), f, self.sys.ip(f))
             self.touch({(serial, f)})
         self.module_names |= set(functions)
         self.live_modular |= set(functions)
@@ -746,6 +752,7 @@ class FtraceMachine(RuleBasedStateMachine):
             self.dead_names.add(identity[1])
             self.live_modular.discard(identity[1])
             self.exp.remove_function(identity)
+            del self.sys.identity_of[self.sys.rec_of.pop(identity)]
             self.touched.discard(identity)
         self.tramp_owner.update(gone, [None] * len(gone))
         self.tramp_en_owner.update(gone, [None] * len(gone))

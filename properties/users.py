@@ -50,6 +50,8 @@ class System:
         self.ops = {}
         self.callbacks = {}  # callback address -> name
         self.calls_from = {}  # callback address -> the traced function it calls
+        # the state machine's index of the live records by its identities, both ways
+        self.rec_of, self.identity_of = {}, {}
         k = self.k
         self.function_trace_call = self.callback("function_trace_call")
         self.function_stack_trace_call = self.callback("function_stack_trace_call")
