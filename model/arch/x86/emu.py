@@ -191,7 +191,13 @@ def _body(fentry):
 
 
 def _differing_span(old, new):
-    """(first, last) offsets where two equal-length, unequal byte strings differ.
+    """(first, last) offsets where two equal-length, unequal byte strings differ."""
+    last = len(old) - 1 - _first_difference(old[::-1], new[::-1])
+    return _first_difference(old, new), last
+
+
+def _first_difference(old, new):
+    """The first offset where two equal-length, unequal byte strings differ.
 
     Halving with slice comparisons (memcmp in C): a few dozen of them over a
     region of any size, where a loop over its bytes would cost one step each.
@@ -203,14 +209,7 @@ def _differing_span(old, new):
             lo = mid
         else:
             hi = mid
-    first, hi = lo, len(old)  # old[hi:] == new[hi:]; they differ in [lo, hi)
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if old[mid:hi] == new[mid:hi]:
-            hi = mid
-        else:
-            lo = mid
-    return first, lo
+    return lo
 
 
 class RegBlock:
