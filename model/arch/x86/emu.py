@@ -37,7 +37,7 @@ from unicorn import (
 )
 from unicorn import x86_const as X
 from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TB_REMOVE_CACHE, UC_ERR_OK
-from unicorn.unicorn_py3.unicorn import uclib
+from unicorn.unicorn_py3.unicorn import HOOK_CODE_CFUNC, uc_hook_h, uclib
 
 from model.arch.x86.kernel import mcount_64
 from model.arch.x86.kernel.mcount_64 import branch_target
@@ -49,6 +49,9 @@ _RAW = ctypes.CDLL(uclib._name)
 _reg_read_batch = _RAW.uc_reg_read_batch
 _reg_write_batch = _RAW.uc_reg_write_batch
 _mem_read = _RAW.uc_mem_read
+_mem_write = _RAW.uc_mem_write
+_emu_start = _RAW.uc_emu_start
+_emu_stop = _RAW.uc_emu_stop
 
 PAGE_SIZE = 0x1000
 TEXT_BASE = mcount_64.TEXT_BASE
@@ -73,6 +76,8 @@ STACK_LIMIT = DIRECT_BASE + DIRECT_SIZE - 0x10000  # kmalloc'd ops stay below th
 
 FUNCTION_SIZE = 0x20
 CALL_BOUND = 20000  # instructions per emu.call()
+_BOUND = ctypes.c_size_t(CALL_BOUND)
+_NO_TIMEOUT = ctypes.c_uint64(0)
 NEST_BOUND = 8  # emu.call()s a callback may nest inside one another
 NEST_GAP = 0x800  # a nested call's stack starts this far below the caller's rsp
 REDIRECT_RAX = 0x5EED  # what the redirect landing returns
@@ -333,6 +338,7 @@ class Emu:
     def __init__(self, fentry=True):
         self.fentry = fentry
         self.uc = uc = Uc(UC_ARCH_X86, UC_MODE_64)
+        self._uch = uc._uch
         uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
         for base, size in (
             (TEXT_BASE, TEXT_SIZE),
@@ -357,10 +363,10 @@ class Emu:
         self._cfunc = {
             self.sym[n]: getattr(self, "_" + n, None) or self._ops_func(n) for n in CFUNCS
         }
-        uc.hook_add(
-            UC_HOOK_CODE, self._on_cfunc, None, CFUNC_BASE, CFUNC_BASE + 0x10 * len(CFUNCS) - 1
-        )
-        uc.hook_add(UC_HOOK_CODE, self._on_callback, None, CALLBACK_BASE, CALLBACK_END - 1)
+        self._hooks = []  # the ctypes callbacks unicorn holds pointers to
+        self._hook_error = None  # what a hook raised, raised again when the run stops
+        self._hook(self._on_cfunc, CFUNC_BASE, CFUNC_BASE + 0x10 * len(CFUNCS))
+        self._hook(self._on_callback, CALLBACK_BASE, CALLBACK_END)
         self._callbacks = {}
         self._functions = {}  # call site -> (function start, name)
         self._names = []  # sorted (address, name) for reports
@@ -378,7 +384,6 @@ class Emu:
         self.c_functions = {}  # C functions of the model entered from machine code
         self._result = None
         self._fault = None
-        self._uch = uc._uch
         self._read_buffer = ctypes.create_string_buffer(_READ_BUFFER)
         self._entry = RegBlock(uc, _ENTRY_REGS)
         self._exit = RegBlock(uc, _EXIT_REGS)
@@ -730,6 +735,49 @@ class Emu:
 
     # ---- running ------------------------------------------------------------
 
+    def _hook(self, handler, begin, end):
+        """Call ``handler(uc, addr)`` before each instruction in [begin, end).
+
+        unicorn's hook_add wraps a callback in two Python calls of its own;
+        this one is a ctypes callback that calls the handler, and like
+        unicorn's wrapper stops the run on an exception, which _run raises.
+
+        No C counterpart: the emulator's hooks.
+        """
+        uc, uch = self.uc, self._uch
+
+        def entry(_uch, addr, _size, _data):
+            try:
+                handler(uc, addr)
+            except BaseException as e:  # raised by _run, as unicorn's wrapper does
+                if self._hook_error is None:
+                    self._hook_error = e
+                _emu_stop(uch)
+
+        callback = HOOK_CODE_CFUNC(entry)
+        handle = uc_hook_h()
+        status = uclib.uc_hook_add(
+            uch, ctypes.byref(handle), UC_HOOK_CODE, callback, None, begin, end - 1
+        )
+        if status != UC_ERR_OK:
+            raise UcError(status)
+        self._hooks.append(callback)
+
+    def _run(self, start, until):
+        """uc.emu_start(start, until, count=CALL_BOUND): UcError for a failed run, or
+        what a hook raised.
+
+        No C counterpart: runs the CPU, with unicorn's C function called directly.
+        """
+        self._hook_error = None
+        status = _emu_start(
+            self._uch, ctypes.c_uint64(start), ctypes.c_uint64(until), _NO_TIMEOUT, _BOUND
+        )
+        if status != UC_ERR_OK:
+            raise UcError(status)
+        if self._hook_error is not None:
+            raise self._hook_error
+
     def call(
         self, ip, parent_ip=PARENT_BASE + 5, args=(1, 2, 3, 4, 5, 6), flags=0x246, preserved=None
     ):
@@ -756,7 +804,7 @@ class Emu:
         result = self._result = self._root = CallResult(saved_before=(*saved, rsp + 8))
         self._fault = None
         try:
-            uc.emu_start(start, parent_ip, count=CALL_BOUND)
+            self._run(start, parent_ip)
         except UcError as e:
             raise self.fault(uc.reg_read(X.UC_X86_REG_RIP), str(e)) from None
         finally:
@@ -775,9 +823,20 @@ class Emu:
     def _write_stack(self, addr, data):
         """No C counterpart: a store to the stack, one C call (unicorn's mem_write makes
         a ctypes buffer per call)."""
-        status = uclib.uc_mem_write(self._uch, addr, data, len(data))
+        status = _mem_write(self._uch, ctypes.c_uint64(addr), data, ctypes.c_size_t(len(data)))
         if status != UC_ERR_OK:
             raise UcError(status)
+
+    def _read_stack(self, addr, size):
+        """No C counterpart: a load from the stack.  In the direct map (no text there:
+        nothing to flush, no copy to consult) it is one C call; elsewhere, read()."""
+        if not DIRECT_BASE <= addr <= DIRECT_BASE + DIRECT_SIZE - size:
+            return self.read(addr, size)
+        buf = self._read_buffer
+        status = _mem_read(self._uch, ctypes.c_uint64(addr), buf, ctypes.c_size_t(size))
+        if status != UC_ERR_OK:
+            raise UcError(status, addr, size)
+        return buf[:size]
 
     def _nested_call(self, ip, parent_ip, args, flags, preserved, outer):
         """No C counterpart: a call a callback makes while a call runs, below its stack.
@@ -798,7 +857,7 @@ class Emu:
         self._entry.write((*args, *_SCRATCH, flags, rsp, *saved))
         result = self._result = CallResult(saved_before=(*saved, rsp + 8))
         try:
-            uc.emu_start(start, parent_ip, count=CALL_BOUND)
+            self._run(start, parent_ip)
             if self._fault:
                 raise self._fault
             *after, rax, pc = self._exit.read()
@@ -856,20 +915,20 @@ class Emu:
                 return None
         return self._invoke(func, ip, parent_ip, op, regs, 0, True)
 
-    def _on_callback(self, uc, addr, size, _data):
+    def _on_callback(self, uc, addr):
         """No C counterpart: the emulator's hook on a callback's entry."""
         if addr not in self._callbacks:
             return  # inside a slot: the int3 there faults
         rdi, rsi, rdx, rcx, rsp = self._args.read()
         if rcx == rsp + 8:  # the regs caller: pt_regs sit right above the return address
-            raw = self.read(rsp, 8 + PT_REGS_SIZE)
+            raw = self._read_stack(rsp, 8 + PT_REGS_SIZE)
             ret, regs_bytes = int.from_bytes(raw[:8], "little"), raw[8:]
         else:
-            ret, regs_bytes = int.from_bytes(self.read(rsp, 8), "little"), None
+            ret, regs_bytes = int.from_bytes(self._read_stack(rsp, 8), "little"), None
         self._invoke(addr, rdi, rsi, rdx, rcx, ret, False, regs_bytes)
         self._clobber.write()  # a C callback may clobber these
 
-    def _on_cfunc(self, uc, addr, size, _data):
+    def _on_cfunc(self, uc, addr):
         """No C counterpart: the emulator's hook on a C function modelled in Python."""
         self._cfunc[addr](uc)
 
@@ -913,7 +972,7 @@ class Emu:
             self._fault = self.fault(
                 CFUNC_BASE, "prepare_ftrace_return entered before ftrace_dyn_arch_init() bound it"
             )
-            uc.emu_stop()
+            _emu_stop(self._uch)
             return
         old = self.read_u64(parent)
         fn(parent, self_addr, frame_pointer)
@@ -937,7 +996,7 @@ class Emu:
             self._fault = self.fault(
                 uc.reg_read(X.UC_X86_REG_RIP), "return_to_handler with an empty return stack"
             )
-            uc.emu_stop()
+            _emu_stop(self._uch)
             return
         ret, func, fp = self.ret_stack.pop()
         if self._result is not None:
