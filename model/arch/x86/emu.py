@@ -22,7 +22,7 @@ tramp_hash 0x38, regex_lock 0x40 (0x20 bytes, left zero), trampoline 0x60.
 import bisect
 import ctypes
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from capstone import CS_ARCH_X86, CS_MODE_64, CS_OPT_SYNTAX_ATT, Cs
 from keystone import KS_ARCH_X86, KS_MODE_64, KS_OPT_SYNTAX_ATT, Ks
@@ -284,23 +284,36 @@ class GraphCall:
     accepted: bool
 
 
-@dataclass
+@dataclass(slots=True, init=False)
 class CallResult:
     """What one emu.call() observed.
 
     No C counterpart: what the emulator saw during one call.
     """
 
-    calls: list = field(default_factory=list)
-    list_calls: list = field(default_factory=list)  # (ip, parent_ip, regs) per list-func entry
-    graph_calls: list = field(default_factory=list)
-    returned_via_handler: bool = False
-    graph_warnings: list = field(default_factory=list)
-    saved_before: tuple = ()  # PRESERVED's values on entry (rsp: the parent's, around its call)
-    saved_after: tuple = ()  # and when the parent got control back
-    rax: int = 0
-    nested: list = field(default_factory=list)  # CallResults of the calls callbacks made
-    reentered: list = field(default_factory=list)  # re-entering Invocations, at any depth
+    calls: list
+    list_calls: list  # (ip, parent_ip, regs) per list-func entry
+    graph_calls: list
+    returned_via_handler: bool
+    graph_warnings: list
+    saved_before: tuple  # PRESERVED's values on entry (rsp: the parent's, around its call)
+    saved_after: tuple  # and when the parent got control back
+    rax: int
+    nested: list  # CallResults of the calls callbacks made
+    reentered: list  # re-entering Invocations, at any depth
+
+    def __init__(self, saved_before=()):
+        # written out: the generated __init__ with default factories costs twice as much
+        self.calls = []
+        self.list_calls = []
+        self.graph_calls = []
+        self.returned_via_handler = False
+        self.graph_warnings = []
+        self.saved_before = saved_before
+        self.saved_after = ()
+        self.rax = 0
+        self.nested = []
+        self.reentered = []
 
     @property
     def before(self):
@@ -340,12 +353,14 @@ class Emu:
         self.uc = uc = Uc(UC_ARCH_X86, UC_MODE_64)
         self._uch = uc._uch
         uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
-        for base, size in (
-            (TEXT_BASE, TEXT_SIZE),
-            (DATA_BASE, DATA_SIZE),
-            (DIRECT_BASE, DIRECT_SIZE),
-        ):
+        for base, size in ((TEXT_BASE, TEXT_SIZE), (DATA_BASE, DATA_SIZE)):
             uc.mem_map(base, size, UC_PROT_ALL)
+        # the direct map (stack, kmalloc'd ops) in memory of our own, which unicorn runs
+        # on: the hooks read the stack from it with no C call (one costs ~8,000
+        # instructions: unicorn walks its TLB); writes still go through unicorn
+        self._direct = ctypes.create_string_buffer(DIRECT_SIZE)
+        self._direct_view = memoryview(self._direct).cast("B")
+        uc.mem_map_ptr(DIRECT_BASE, DIRECT_SIZE, UC_PROT_ALL, ctypes.addressof(self._direct))
         self.md = _capstone()
         self.sym = {"function_trace_op": DATA_BASE}
         self.sym.update((name, CFUNC_BASE + 0x10 * i) for i, name in enumerate(CFUNCS))
@@ -812,12 +827,12 @@ class Emu:
             self._running.clear()
         if self._fault:
             raise self._fault
-        *after, rax, pc = self._exit.read()
-        if pc != parent_ip:
+        regs = self._exit.read()  # PRESERVED, rax, rip
+        if regs[8] != parent_ip:
             raise self.fault(
-                pc, f"did not return to {parent_ip:#x} within {CALL_BOUND} instructions"
+                regs[8], f"did not return to {parent_ip:#x} within {CALL_BOUND} instructions"
             )
-        result.saved_after, result.rax = tuple(after), rax
+        result.saved_after, result.rax = regs[:7], regs[7]
         return result
 
     def _write_stack(self, addr, data):
@@ -828,15 +843,13 @@ class Emu:
             raise UcError(status)
 
     def _read_stack(self, addr, size):
-        """No C counterpart: a load from the stack.  In the direct map (no text there:
-        nothing to flush, no copy to consult) it is one C call; elsewhere, read()."""
-        if not DIRECT_BASE <= addr <= DIRECT_BASE + DIRECT_SIZE - size:
+        """No C counterpart: a load from the stack: in the direct map, from the memory
+        unicorn runs on (no text there: nothing to flush, no copy to consult);
+        elsewhere, read()."""
+        lo = addr - DIRECT_BASE
+        if not 0 <= lo <= DIRECT_SIZE - size:
             return self.read(addr, size)
-        buf = self._read_buffer
-        status = _mem_read(self._uch, ctypes.c_uint64(addr), buf, ctypes.c_size_t(size))
-        if status != UC_ERR_OK:
-            raise UcError(status, addr, size)
-        return buf[:size]
+        return self._direct_view[lo : lo + size].tobytes()
 
     def _nested_call(self, ip, parent_ip, args, flags, preserved, outer):
         """No C counterpart: a call a callback makes while a call runs, below its stack.
