@@ -28,7 +28,7 @@ from capstone import CS_ARCH_X86, CS_MODE_64, CS_OPT_SYNTAX_ATT, Cs
 from keystone import KS_ARCH_X86, KS_MODE_64, KS_OPT_SYNTAX_ATT, Ks
 from unicorn import (
     UC_ARCH_X86,
-    UC_HOOK_CODE,
+    UC_HOOK_BLOCK,
     UC_MODE_64,
     UC_PROT_ALL,
     UC_TLB_VIRTUAL,
@@ -370,11 +370,15 @@ class Emu:
         if fentry:
             self.sym["__fentry__"] = self.sym["function_hook"]
         uc.mem_write(self.image.base, self.image.code)
+        # int3 from the image's end to the parent area: the hooks are block hooks, and
+        # no instruction can run on into a hooked entry, so one is entered only by a
+        # branch, which starts a block (see _hook)
+        code_end = self.image.base + len(self.image.code)
+        uc.mem_write(code_end, b"\xcc" * (PARENT_END - code_end))
         uc.mem_write(CFUNC_BASE, b"\xc3".ljust(0x10, b"\xcc") * len(CFUNCS))
         self._prologue, self._traced_body, redirect = _body(fentry)
         self.sym["ftrace_redirected"] = REDIRECT_BASE
         uc.mem_write(REDIRECT_BASE, redirect)
-        uc.mem_write(CALLBACK_BASE, b"\xcc" * (PARENT_END - CALLBACK_BASE))
         self._cfunc = {
             self.sym[n]: getattr(self, "_" + n, None) or self._ops_func(n) for n in CFUNCS
         }
@@ -751,7 +755,13 @@ class Emu:
     # ---- running ------------------------------------------------------------
 
     def _hook(self, handler, begin, end):
-        """Call ``handler(uc, addr)`` before each instruction in [begin, end).
+        """Call ``handler(uc, addr)`` before each block that starts in [begin, end).
+
+        A block hook, not a code hook: with the instruction bound's per-instruction
+        hook, every code hook costs each instruction a test of its range (valgrind:
+        ~6,000 instructions a traced call for two).  The hooked areas are int3
+        padding around single-byte returns, so code gets to an entry only by a
+        branch, which starts a block: the hook sees every entry a code hook would.
 
         unicorn's hook_add wraps a callback in two Python calls of its own;
         this one is a ctypes callback that calls the handler, and like
@@ -772,7 +782,7 @@ class Emu:
         callback = HOOK_CODE_CFUNC(entry)
         handle = uc_hook_h()
         status = uclib.uc_hook_add(
-            uch, ctypes.byref(handle), UC_HOOK_CODE, callback, None, begin, end - 1
+            uch, ctypes.byref(handle), UC_HOOK_BLOCK, callback, None, begin, end - 1
         )
         if status != UC_ERR_OK:
             raise UcError(status)
