@@ -44,8 +44,11 @@ from model.arch.x86.kernel.mcount_64 import branch_target
 
 # The same library's functions without argtypes: called with ctypes objects
 # built once, a call skips the per-argument conversion, about half its cost
-# (valgrind: ~4,300 instructions a register batch against ~8,600).
-_RAW = ctypes.CDLL(uclib._name)
+# (valgrind: ~4,300 instructions a register batch against ~8,600).  Loaded as a
+# PyDLL, a call keeps the GIL instead of releasing and taking it back: the calls
+# are short, and the hooks unicorn calls during emu_start take a GIL their thread
+# already holds.
+_RAW = ctypes.PyDLL(uclib._name)
 _reg_read_batch = _RAW.uc_reg_read_batch
 _reg_write_batch = _RAW.uc_reg_write_batch
 _mem_read = _RAW.uc_mem_read
