@@ -124,6 +124,8 @@ _POISON = tuple(POISON + i for i in range(len(CLOBBERED)))
 _SCRATCH = tuple(SCRATCH.values())
 _SAVED = tuple(PRESERVED)[:-1]  # the callee-saved registers emu.call() sets (not rsp)
 _DEFAULT_SAVED = (0xB0B0B0B0, STACK_TOP, 0x1212, 0x1313, 0x1414, 0x1515)
+_ARGS = (1, 2, 3, 4, 5, 6)  # emu.call()'s default arguments and flags
+_FLAGS = 0x246
 # entry: the six arguments, rax, r10, r11, flags, rsp, then the preserved registers
 _ENTRY_REGS = (
     *ARGS,
@@ -408,6 +410,10 @@ class Emu:
         self._fault = None
         self._read_buffer = ctypes.create_string_buffer(_READ_BUFFER)
         self._entry = RegBlock(uc, _ENTRY_REGS)
+        # what call() with the default arguments writes: packed once
+        self._default_entry = RegBlock(
+            uc, _ENTRY_REGS, (*_ARGS, *_SCRATCH, _FLAGS, STACK_TOP - 8, *_DEFAULT_SAVED)
+        )
         self._exit = RegBlock(uc, _EXIT_REGS)
         self._args = RegBlock(uc, _ARG_REGS)
         self._clobber = RegBlock(uc, CLOBBERED, _POISON)  # written with no values
@@ -806,9 +812,7 @@ class Emu:
         if self._hook_error is not None:
             raise self._hook_error
 
-    def call(
-        self, ip, parent_ip=PARENT_BASE + 5, args=(1, 2, 3, 4, 5, 6), flags=0x246, preserved=None
-    ):
+    def call(self, ip, parent_ip=PARENT_BASE + 5, args=_ARGS, flags=_FLAGS, preserved=None):
         """Call the traced function whose call site is ``ip`` from ``parent_ip``.
 
         Runs until the function returns to ``parent_ip`` (an address in the
@@ -827,8 +831,12 @@ class Emu:
         self.flush()
         rsp = STACK_TOP - 8
         self._write_stack(rsp, parent_ip.to_bytes(8, "little"))
-        saved = [preserved[n] for n in _SAVED] if preserved else _DEFAULT_SAVED
-        self._entry.write((*args, *_SCRATCH, flags, rsp, *saved))
+        if args is _ARGS and flags == _FLAGS and not preserved:
+            saved = _DEFAULT_SAVED
+            self._default_entry.write()
+        else:
+            saved = [preserved[n] for n in _SAVED] if preserved else _DEFAULT_SAVED
+            self._entry.write((*args, *_SCRATCH, flags, rsp, *saved))
         result = self._result = self._root = CallResult(saved_before=(*saved, rsp + 8))
         self._fault = None
         try:
