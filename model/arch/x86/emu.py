@@ -204,15 +204,14 @@ class RegBlock:
     """Read or write a fixed set of registers in one C call.
 
     unicorn's Python reg_read_batch/reg_write_batch cost ~25 us each; the
-    same uc_reg_*_batch calls with every argument a ctypes object built once
-    cost ~1 us.
+    same uc_reg_*_batch calls with every argument built once cost ~1 us.
 
     No C counterpart: the emulator's register access.
     """
 
     def __init__(self, uc, regs, values=None):
         n = len(regs)
-        self._uch, self._n = uc._uch, ctypes.c_int(n)
+        self._uch, self._n = uc._uch, n  # a Python int: ctypes passes it as a C int
         self._regs = (ctypes.c_int * n)(*regs)
         self._vals = (ctypes.c_uint64 * n)(*(values or ()))
         self._layout = struct.Struct(f"<{n}Q")  # the values, packed as the C array holds them
