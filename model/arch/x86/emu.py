@@ -362,9 +362,12 @@ class Emu:
         # the direct map (stack, kmalloc'd ops) in memory of our own, which unicorn runs
         # on: the hooks read the stack from it with no C call (one costs ~8,000
         # instructions: unicorn walks its TLB); writes still go through unicorn
-        self._direct = ctypes.create_string_buffer(DIRECT_SIZE)
-        self._direct_view = memoryview(self._direct).cast("B")
-        uc.mem_map_ptr(DIRECT_BASE, DIRECT_SIZE, UC_PROT_ALL, ctypes.addressof(self._direct))
+        direct = ctypes.create_string_buffer(DIRECT_SIZE)
+        self._direct_view = memoryview(direct).cast("B")
+        uc.mem_map_ptr(DIRECT_BASE, DIRECT_SIZE, UC_PROT_ALL, ctypes.addressof(direct))
+        # what unicorn holds pointers to (that memory, the hooks' callbacks) lives
+        # as long as the instance does, as the binding's own hook_add keeps its callbacks
+        self._held = uc.held_for_emu = [direct]
         self.md = _capstone()
         self.sym = {"function_trace_op": DATA_BASE}
         self.sym.update((name, CFUNC_BASE + 0x10 * i) for i, name in enumerate(CFUNCS))
@@ -386,7 +389,6 @@ class Emu:
         self._cfunc = {
             self.sym[n]: getattr(self, "_" + n, None) or self._ops_func(n) for n in CFUNCS
         }
-        self._hooks = []  # the ctypes callbacks unicorn holds pointers to
         self._hook_error = None  # what a hook raised, raised again when the run stops
         self._hook(self._on_cfunc, CFUNC_BASE, CFUNC_BASE + 0x10 * len(CFUNCS))
         self._hook(self._on_callback, CALLBACK_BASE, CALLBACK_END)
@@ -794,7 +796,7 @@ class Emu:
         )
         if status != UC_ERR_OK:
             raise UcError(status)
-        self._hooks.append(callback)
+        self._held.append(callback)
 
     def _run(self, start, until):
         """uc.emu_start(start, until, count=CALL_BOUND): UcError for a failed run, or
