@@ -8,6 +8,10 @@ from hypothesis import strategies as st
 from unicorn import UcError
 
 from model.arch.x86.emu import (
+    CALL_BOUND,
+    CALLBACK_BASE,
+    CALLBACK_END,
+    CFUNC_BASE,
     CFUNCS,
     MODULES_END,
     MODULES_VADDR,
@@ -27,7 +31,7 @@ from model.include.linux.ftrace import (
 )
 from properties.x86_checks import check_returned_intact
 from properties.x86_kernel import StandInKernel, StandInRecord
-from properties.x86_rig import call_params, rig
+from properties.x86_rig import Rig, call_params, rig
 
 BUILDS = pytest.mark.parametrize("fentry", [True, False], ids=["fentry", "mcount"])
 FAST = settings(deadline=None)  # examples per property: the hypothesis profile
@@ -129,6 +133,50 @@ def test_faults_are_reported_with_a_listing(code, what):
         r.point_site(None)
     assert f"{r.site:#x}" in str(fault.value) or "[rsp]" in str(fault.value)
     assert "\n" in str(fault.value)
+
+
+def test_a_trampoline_that_loops_through_its_callback_is_a_fault():
+    """The instruction bound ends a run that keeps entering a hooked callback."""
+    r = Rig(True)
+    emu = r.emu
+    ops = r.new_ops(True, dynamic=False, func=r.callbacks[0])
+    r.k.arch_ftrace_update_trampoline(ops)
+    r.point_site(ops.trampoline)
+    assert len(emu.call(r.site).calls) == 1
+    # after the callback returns, jump back to the trampoline's start: it saves the
+    # registers and calls the callback again, for ever
+    call_at = ops.trampoline + emu.sym["ftrace_regs_call"] - emu.sym["ftrace_regs_caller"]
+    emu.write_text(call_at + 5, b"\xe9" + struct.pack("<i", ops.trampoline - (call_at + 10)))
+    entries = []
+    emu.set_on_call(r.callbacks[0], lambda emu, inv: entries.append(inv))
+    with pytest.raises(EmulationFault, match=f"within {CALL_BOUND} instructions"):
+        emu.call(r.site)
+    assert len(entries) > 100  # the hook saw every round until the bound
+
+
+def entered_without_a_branch(emu):
+    """Addresses in or just before the hooked areas (C functions, callbacks) holding a
+    byte other than int3 or ret: code there could run on into a hooked entry
+    without starting a block, unseen by the emulator's block hooks."""
+    areas = ((CFUNC_BASE, CFUNC_BASE + 0x10 * len(CFUNCS)), (CALLBACK_BASE, CALLBACK_END))
+    return [
+        lo - 1 + i
+        for lo, hi in areas
+        for i, byte in enumerate(emu.read(lo - 1, hi - lo + 1))
+        if byte not in (0xCC, 0xC3)
+    ]
+
+
+@BUILDS
+def test_hooked_entries_are_entered_only_by_a_branch(fentry):
+    assert entered_without_a_branch(Emu(fentry=fentry)) == []
+    # broken: a nop before a callback; a call to it runs on into the callback unrecorded
+    r = Rig(fentry)
+    target = r.callbacks[1] - 1
+    r.emu.write_text(target, b"\x90")
+    assert entered_without_a_branch(r.emu) == [target]
+    r.emu.write_text(r.site, r.k.ftrace_call_replace(r.site, target))
+    assert r.emu.call(r.site).calls == []
 
 
 def test_list_func_hook_records_calls():

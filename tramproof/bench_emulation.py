@@ -7,14 +7,21 @@ points a traced function's site at it, and times Emu.call (recording the
 callback with its pt_regs, bounded by an instruction count).  Then it copies
 the same bytes into a bare unicorn instance with no hooks and times
 emu_start on them with the same stack set-up.  Prints both and the ratio.
+
+Emu.call calls unicorn's C functions directly (ctypes, no argument types),
+which skips the binding's Python wrappers; so the bare run is also timed that
+way, on its own instance: its ratio says how much of the difference is
+recording rather than the way the calls are made.
 """
 
 import argparse
+import ctypes
 import struct
 import time
 
 from unicorn import UC_ARCH_X86, UC_MODE_64, UC_PROT_ALL, UC_TLB_VIRTUAL, Uc
 from unicorn import x86_const as X
+from unicorn.unicorn_py3.unicorn import uclib
 
 from model.arch.x86.emu import PARENT_BASE, STACK_TOP
 from properties.x86_rig import Rig
@@ -53,30 +60,57 @@ def measure(calls=3000, mcount=False):
     result = emu.call(r.site, parent)
     assert len(result.calls) == 1 and result.calls[0].pt_regs
 
-    bare = Uc(UC_ARCH_X86, UC_MODE_64)
-    bare.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
-    for begin, end, _perms in emu.uc.mem_regions():
-        bare.mem_map(begin, end - begin + 1, UC_PROT_ALL)
-        bare.mem_write(begin, bytes(emu.uc.mem_read(begin, end - begin + 1)))
     start = emu._functions[r.site][0]
     ret = struct.pack("<Q", parent)
+    bare, raw = _copy(emu.uc), _copy(emu.uc)
 
     def bare_call():
         bare.reg_write(X.UC_X86_REG_RSP, STACK_TOP - 8)
         bare.mem_write(STACK_TOP - 8, ret)
         bare.emu_start(start, parent)
 
-    bare_call()
-    assert bare.reg_read(X.UC_X86_REG_RIP) == parent
+    raw_call = _raw_call(raw, start, parent, STACK_TOP - 8, ret)
+    for fn, uc in ((bare_call, bare), (raw_call, raw)):
+        fn()
+        assert uc.reg_read(X.UC_X86_REG_RIP) == parent
 
-    recorded, plain = per_call([lambda: emu.call(r.site, parent), bare_call], calls)
+    recorded, plain, direct = per_call(
+        [lambda: emu.call(r.site, parent), bare_call, raw_call], calls
+    )
     return {
         "build": "mcount" if mcount else "fentry",
         "calls": calls,
         "recorded_us": round(recorded, 2),
         "bare_us": round(plain, 2),
         "ratio": round(recorded / plain, 3),
+        "bare_direct_us": round(direct, 2),
+        "ratio_direct": round(recorded / direct, 3),
     }
+
+
+def _copy(uc):
+    """A bare unicorn instance, no hooks, with the same maps and bytes as ``uc``."""
+    bare = Uc(UC_ARCH_X86, UC_MODE_64)
+    bare.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
+    for begin, end, _perms in uc.mem_regions():
+        bare.mem_map(begin, end - begin + 1, UC_PROT_ALL)
+        bare.mem_write(begin, bytes(uc.mem_read(begin, end - begin + 1)))
+    return bare
+
+
+def _raw_call(uc, start, until, rsp, ret):
+    """The bare call with unicorn's C functions called directly, as Emu.call calls them."""
+    lib = ctypes.PyDLL(uclib._name)
+    uch, u64 = uc._uch, ctypes.c_uint64
+    reg, value = ctypes.c_int(X.UC_X86_REG_RSP), u64(rsp)
+    where, size, none = u64(rsp), ctypes.c_size_t(len(ret)), ctypes.c_size_t(0)
+
+    def call():
+        lib.uc_reg_write(uch, reg, ctypes.byref(value))
+        lib.uc_mem_write(uch, where, ret, size)
+        lib.uc_emu_start(uch, u64(start), u64(until), u64(0), none)
+
+    return call
 
 
 def main(argv=None):
@@ -91,6 +125,10 @@ def main(argv=None):
     print(f"  Emu.call with recording:  {m['recorded_us']:7.1f} us")
     print(f"  bare unicorn, no hooks:   {m['bare_us']:7.1f} us")
     print(f"  ratio:                    {m['ratio']:7.2f}x")
+    print(
+        f"  bare, C calls made directly: {m['bare_direct_us']:4.1f} us "
+        f"(ratio {m['ratio_direct']:.2f}x)"
+    )
 
 
 if __name__ == "__main__":

@@ -22,13 +22,13 @@ tramp_hash 0x38, regex_lock 0x40 (0x20 bytes, left zero), trampoline 0x60.
 import bisect
 import ctypes
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from capstone import CS_ARCH_X86, CS_MODE_64, CS_OPT_SYNTAX_ATT, Cs
 from keystone import KS_ARCH_X86, KS_MODE_64, KS_OPT_SYNTAX_ATT, Ks
 from unicorn import (
     UC_ARCH_X86,
-    UC_HOOK_CODE,
+    UC_HOOK_BLOCK,
     UC_MODE_64,
     UC_PROT_ALL,
     UC_TLB_VIRTUAL,
@@ -37,18 +37,24 @@ from unicorn import (
 )
 from unicorn import x86_const as X
 from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TB_REMOVE_CACHE, UC_ERR_OK
-from unicorn.unicorn_py3.unicorn import uclib
+from unicorn.unicorn_py3.unicorn import HOOK_CODE_CFUNC, uc_hook_h, uclib
 
 from model.arch.x86.kernel import mcount_64
 from model.arch.x86.kernel.mcount_64 import branch_target
 
 # The same library's functions without argtypes: called with ctypes objects
 # built once, a call skips the per-argument conversion, about half its cost
-# (valgrind: ~4,300 instructions a register batch against ~8,600).
-_RAW = ctypes.CDLL(uclib._name)
+# (valgrind: ~4,300 instructions a register batch against ~8,600).  Loaded as a
+# PyDLL, a call keeps the GIL instead of releasing and taking it back: the calls
+# are short, and the hooks unicorn calls during emu_start take a GIL their thread
+# already holds.
+_RAW = ctypes.PyDLL(uclib._name)
 _reg_read_batch = _RAW.uc_reg_read_batch
 _reg_write_batch = _RAW.uc_reg_write_batch
 _mem_read = _RAW.uc_mem_read
+_mem_write = _RAW.uc_mem_write
+_emu_start = _RAW.uc_emu_start
+_emu_stop = _RAW.uc_emu_stop
 
 PAGE_SIZE = 0x1000
 TEXT_BASE = mcount_64.TEXT_BASE
@@ -73,6 +79,8 @@ STACK_LIMIT = DIRECT_BASE + DIRECT_SIZE - 0x10000  # kmalloc'd ops stay below th
 
 FUNCTION_SIZE = 0x20
 CALL_BOUND = 20000  # instructions per emu.call()
+_BOUND = ctypes.c_size_t(CALL_BOUND)
+_NO_TIMEOUT = ctypes.c_uint64(0)
 NEST_BOUND = 8  # emu.call()s a callback may nest inside one another
 NEST_GAP = 0x800  # a nested call's stack starts this far below the caller's rsp
 REDIRECT_RAX = 0x5EED  # what the redirect landing returns
@@ -116,6 +124,8 @@ _POISON = tuple(POISON + i for i in range(len(CLOBBERED)))
 _SCRATCH = tuple(SCRATCH.values())
 _SAVED = tuple(PRESERVED)[:-1]  # the callee-saved registers emu.call() sets (not rsp)
 _DEFAULT_SAVED = (0xB0B0B0B0, STACK_TOP, 0x1212, 0x1313, 0x1414, 0x1515)
+_ARGS = (1, 2, 3, 4, 5, 6)  # emu.call()'s default arguments and flags
+_FLAGS = 0x246
 # entry: the six arguments, rax, r10, r11, flags, rsp, then the preserved registers
 _ENTRY_REGS = (
     *ARGS,
@@ -216,15 +226,14 @@ class RegBlock:
     """Read or write a fixed set of registers in one C call.
 
     unicorn's Python reg_read_batch/reg_write_batch cost ~25 us each; the
-    same uc_reg_*_batch calls with every argument a ctypes object built once
-    cost ~1 us.
+    same uc_reg_*_batch calls with every argument built once cost ~1 us.
 
     No C counterpart: the emulator's register access.
     """
 
     def __init__(self, uc, regs, values=None):
         n = len(regs)
-        self._uch, self._n = uc._uch, ctypes.c_int(n)
+        self._uch, self._n = uc._uch, n  # a Python int: ctypes passes it as a C int
         self._regs = (ctypes.c_int * n)(*regs)
         self._vals = (ctypes.c_uint64 * n)(*(values or ()))
         self._layout = struct.Struct(f"<{n}Q")  # the values, packed as the C array holds them
@@ -301,23 +310,36 @@ class GraphCall:
     accepted: bool
 
 
-@dataclass
+@dataclass(slots=True, init=False)
 class CallResult:
     """What one emu.call() observed.
 
     No C counterpart: what the emulator saw during one call.
     """
 
-    calls: list = field(default_factory=list)
-    list_calls: list = field(default_factory=list)  # (ip, parent_ip, regs) per list-func entry
-    graph_calls: list = field(default_factory=list)
-    returned_via_handler: bool = False
-    graph_warnings: list = field(default_factory=list)
-    saved_before: tuple = ()  # PRESERVED's values on entry (rsp: the parent's, around its call)
-    saved_after: tuple = ()  # and when the parent got control back
-    rax: int = 0
-    nested: list = field(default_factory=list)  # CallResults of the calls callbacks made
-    reentered: list = field(default_factory=list)  # re-entering Invocations, at any depth
+    calls: list
+    list_calls: list  # (ip, parent_ip, regs) per list-func entry
+    graph_calls: list
+    returned_via_handler: bool
+    graph_warnings: list
+    saved_before: tuple  # PRESERVED's values on entry (rsp: the parent's, around its call)
+    saved_after: tuple  # and when the parent got control back
+    rax: int
+    nested: list  # CallResults of the calls callbacks made
+    reentered: list  # re-entering Invocations, at any depth
+
+    def __init__(self, saved_before=()):
+        # written out: the generated __init__ with default factories costs twice as much
+        self.calls = []
+        self.list_calls = []
+        self.graph_calls = []
+        self.returned_via_handler = False
+        self.graph_warnings = []
+        self.saved_before = saved_before
+        self.saved_after = ()
+        self.rax = 0
+        self.nested = []
+        self.reentered = []
 
     @property
     def before(self):
@@ -355,13 +377,19 @@ class Emu:
     def __init__(self, fentry=True):
         self.fentry = fentry
         self.uc = uc = Uc(UC_ARCH_X86, UC_MODE_64)
+        self._uch = uc._uch
         uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
-        for base, size in (
-            (TEXT_BASE, TEXT_SIZE),
-            (DATA_BASE, DATA_SIZE),
-            (DIRECT_BASE, DIRECT_SIZE),
-        ):
+        for base, size in ((TEXT_BASE, TEXT_SIZE), (DATA_BASE, DATA_SIZE)):
             uc.mem_map(base, size, UC_PROT_ALL)
+        # the direct map (stack, kmalloc'd ops) in memory of our own, which unicorn runs
+        # on: the hooks read the stack from it with no C call (one costs ~8,000
+        # instructions: unicorn walks its TLB); writes still go through unicorn
+        direct = ctypes.create_string_buffer(DIRECT_SIZE)
+        self._direct_view = memoryview(direct).cast("B")
+        uc.mem_map_ptr(DIRECT_BASE, DIRECT_SIZE, UC_PROT_ALL, ctypes.addressof(direct))
+        # what unicorn holds pointers to (that memory, the hooks' callbacks) lives
+        # as long as the instance does, as the binding's own hook_add keeps its callbacks
+        self._held = uc.held_for_emu = [direct]
         self.md = _capstone()
         self.sym = {"function_trace_op": DATA_BASE}
         self.sym.update((name, CFUNC_BASE + 0x10 * i) for i, name in enumerate(CFUNCS))
@@ -371,18 +399,21 @@ class Emu:
         if fentry:
             self.sym["__fentry__"] = self.sym["function_hook"]
         uc.mem_write(self.image.base, self.image.code)
+        # int3 from the image's end to the parent area: the hooks are block hooks, and
+        # no instruction can run on into a hooked entry, so one is entered only by a
+        # branch, which starts a block (see _hook)
+        code_end = self.image.base + len(self.image.code)
+        uc.mem_write(code_end, b"\xcc" * (PARENT_END - code_end))
         uc.mem_write(CFUNC_BASE, b"\xc3".ljust(0x10, b"\xcc") * len(CFUNCS))
         self._prologue, self._traced_body, redirect = _body(fentry)
         self.sym["ftrace_redirected"] = REDIRECT_BASE
         uc.mem_write(REDIRECT_BASE, redirect)
-        uc.mem_write(CALLBACK_BASE, b"\xcc" * (PARENT_END - CALLBACK_BASE))
         self._cfunc = {
             self.sym[n]: getattr(self, "_" + n, None) or self._ops_func(n) for n in CFUNCS
         }
-        uc.hook_add(
-            UC_HOOK_CODE, self._on_cfunc, None, CFUNC_BASE, CFUNC_BASE + 0x10 * len(CFUNCS) - 1
-        )
-        uc.hook_add(UC_HOOK_CODE, self._on_callback, None, CALLBACK_BASE, CALLBACK_END - 1)
+        self._hook_error = None  # what a hook raised, raised again when the run stops
+        self._hook(self._on_cfunc, CFUNC_BASE, CFUNC_BASE + 0x10 * len(CFUNCS))
+        self._hook(self._on_callback, CALLBACK_BASE, CALLBACK_END)
         self._callbacks = {}
         self._functions = {}  # call site -> (function start, name)
         self._names = []  # sorted (address, name) for reports
@@ -400,9 +431,12 @@ class Emu:
         self.c_functions = {}  # C functions of the model entered from machine code
         self._result = None
         self._fault = None
-        self._uch = uc._uch
         self._read_buffer = ctypes.create_string_buffer(_READ_BUFFER)
         self._entry = RegBlock(uc, _ENTRY_REGS)
+        # what call() with the default arguments writes: packed once
+        self._default_entry = RegBlock(
+            uc, _ENTRY_REGS, (*_ARGS, *_SCRATCH, _FLAGS, STACK_TOP - 8, *_DEFAULT_SAVED)
+        )
         self._exit = RegBlock(uc, _EXIT_REGS)
         self._args = RegBlock(uc, _ARG_REGS)
         self._clobber = RegBlock(uc, CLOBBERED, _POISON)  # written with no values
@@ -787,9 +821,56 @@ class Emu:
 
     # ---- running ------------------------------------------------------------
 
-    def call(
-        self, ip, parent_ip=PARENT_BASE + 5, args=(1, 2, 3, 4, 5, 6), flags=0x246, preserved=None
-    ):
+    def _hook(self, handler, begin, end):
+        """Call ``handler(uc, addr)`` before each block that starts in [begin, end).
+
+        A block hook, not a code hook: with the instruction bound's per-instruction
+        hook, every code hook costs each instruction a test of its range (valgrind:
+        ~6,000 instructions a traced call for two).  The hooked areas are int3
+        padding around single-byte returns, so code gets to an entry only by a
+        branch, which starts a block: the hook sees every entry a code hook would.
+
+        unicorn's hook_add wraps a callback in two Python calls of its own;
+        this one is a ctypes callback that calls the handler, and like
+        unicorn's wrapper stops the run on an exception, which _run raises.
+
+        No C counterpart: the emulator's hooks.
+        """
+        uc, uch = self.uc, self._uch
+
+        def entry(_uch, addr, _size, _data):
+            try:
+                handler(uc, addr)
+            except BaseException as e:  # raised by _run, as unicorn's wrapper does
+                if self._hook_error is None:
+                    self._hook_error = e
+                _emu_stop(uch)
+
+        callback = HOOK_CODE_CFUNC(entry)
+        handle = uc_hook_h()
+        status = uclib.uc_hook_add(
+            uch, ctypes.byref(handle), UC_HOOK_BLOCK, callback, None, begin, end - 1
+        )
+        if status != UC_ERR_OK:
+            raise UcError(status)
+        self._held.append(callback)
+
+    def _run(self, start, until):
+        """uc.emu_start(start, until, count=CALL_BOUND): UcError for a failed run, or
+        what a hook raised.
+
+        No C counterpart: runs the CPU, with unicorn's C function called directly.
+        """
+        self._hook_error = None
+        status = _emu_start(
+            self._uch, ctypes.c_uint64(start), ctypes.c_uint64(until), _NO_TIMEOUT, _BOUND
+        )
+        if status != UC_ERR_OK:
+            raise UcError(status)
+        if self._hook_error is not None:
+            raise self._hook_error
+
+    def call(self, ip, parent_ip=PARENT_BASE + 5, args=_ARGS, flags=_FLAGS, preserved=None):
         """Call the traced function whose call site is ``ip`` from ``parent_ip``.
 
         Runs until the function returns to ``parent_ip`` (an address in the
@@ -810,12 +891,16 @@ class Emu:
             self.retranslate()
         rsp = STACK_TOP - 8
         self._write_stack(rsp, parent_ip.to_bytes(8, "little"))
-        saved = [preserved[n] for n in _SAVED] if preserved else _DEFAULT_SAVED
-        self._entry.write((*args, *_SCRATCH, flags, rsp, *saved))
+        if args is _ARGS and flags == _FLAGS and not preserved:
+            saved = _DEFAULT_SAVED
+            self._default_entry.write()
+        else:
+            saved = [preserved[n] for n in _SAVED] if preserved else _DEFAULT_SAVED
+            self._entry.write((*args, *_SCRATCH, flags, rsp, *saved))
         result = self._result = self._root = CallResult(saved_before=(*saved, rsp + 8))
         self._fault = None
         try:
-            uc.emu_start(start, parent_ip, count=CALL_BOUND)
+            self._run(start, parent_ip)
         except UcError as e:
             raise self.fault(uc.reg_read(X.UC_X86_REG_RIP), str(e)) from None
         finally:
@@ -823,20 +908,29 @@ class Emu:
             self._running.clear()
         if self._fault:
             raise self._fault
-        *after, rax, pc = self._exit.read()
-        if pc != parent_ip:
+        regs = self._exit.read()  # PRESERVED, rax, rip
+        if regs[8] != parent_ip:
             raise self.fault(
-                pc, f"did not return to {parent_ip:#x} within {CALL_BOUND} instructions"
+                regs[8], f"did not return to {parent_ip:#x} within {CALL_BOUND} instructions"
             )
-        result.saved_after, result.rax = tuple(after), rax
+        result.saved_after, result.rax = regs[:7], regs[7]
         return result
 
     def _write_stack(self, addr, data):
         """No C counterpart: a store to the stack, one C call (unicorn's mem_write makes
         a ctypes buffer per call)."""
-        status = uclib.uc_mem_write(self._uch, addr, data, len(data))
+        status = _mem_write(self._uch, ctypes.c_uint64(addr), data, ctypes.c_size_t(len(data)))
         if status != UC_ERR_OK:
             raise UcError(status)
+
+    def _read_stack(self, addr, size):
+        """No C counterpart: a load from the stack: in the direct map, from the memory
+        unicorn runs on (no text there: nothing to flush, no copy to consult);
+        elsewhere, read()."""
+        lo = addr - DIRECT_BASE
+        if not 0 <= lo <= DIRECT_SIZE - size:
+            return self.read(addr, size)
+        return self._direct_view[lo : lo + size].tobytes()
 
     def _nested_call(self, ip, parent_ip, args, flags, preserved, outer):
         """No C counterpart: a call a callback makes while a call runs, below its stack.
@@ -857,7 +951,7 @@ class Emu:
         self._entry.write((*args, *_SCRATCH, flags, rsp, *saved))
         result = self._result = CallResult(saved_before=(*saved, rsp + 8))
         try:
-            uc.emu_start(start, parent_ip, count=CALL_BOUND)
+            self._run(start, parent_ip)
             if self._fault:
                 raise self._fault
             *after, rax, pc = self._exit.read()
@@ -915,20 +1009,20 @@ class Emu:
                 return None
         return self._invoke(func, ip, parent_ip, op, regs, 0, True)
 
-    def _on_callback(self, uc, addr, size, _data):
+    def _on_callback(self, uc, addr):
         """No C counterpart: the emulator's hook on a callback's entry."""
         if addr not in self._callbacks:
             return  # inside a slot: the int3 there faults
         rdi, rsi, rdx, rcx, rsp = self._args.read()
         if rcx == rsp + 8:  # the regs caller: pt_regs sit right above the return address
-            raw = self.read(rsp, 8 + PT_REGS_SIZE)
+            raw = self._read_stack(rsp, 8 + PT_REGS_SIZE)
             ret, regs_bytes = int.from_bytes(raw[:8], "little"), raw[8:]
         else:
-            ret, regs_bytes = int.from_bytes(self.read(rsp, 8), "little"), None
+            ret, regs_bytes = int.from_bytes(self._read_stack(rsp, 8), "little"), None
         self._invoke(addr, rdi, rsi, rdx, rcx, ret, False, regs_bytes)
         self._clobber.write()  # a C callback may clobber these
 
-    def _on_cfunc(self, uc, addr, size, _data):
+    def _on_cfunc(self, uc, addr):
         """No C counterpart: the emulator's hook on a C function modelled in Python."""
         self._cfunc[addr](uc)
 
@@ -972,7 +1066,7 @@ class Emu:
             self._fault = self.fault(
                 CFUNC_BASE, "prepare_ftrace_return entered before ftrace_dyn_arch_init() bound it"
             )
-            uc.emu_stop()
+            _emu_stop(self._uch)
             return
         old = self.read_u64(parent)
         fn(parent, self_addr, frame_pointer)
@@ -996,7 +1090,7 @@ class Emu:
             self._fault = self.fault(
                 uc.reg_read(X.UC_X86_REG_RIP), "return_to_handler with an empty return stack"
             )
-            uc.emu_stop()
+            _emu_stop(self._uch)
             return
         ret, func, fp = self.ret_stack.pop()
         if self._result is not None:
