@@ -79,6 +79,17 @@ RULE_WEIGHTS = {
     "unload_module": 2,
     "unregister": 2,
 }
+# Rules drawn more often in some states (properties/selection.py's
+# weigh_while): (rule, weight, the machine's method that says the state holds).
+# perf's event four times as often while closed with a filter (the filter
+# waits for the event's open, which control-tramp needs: open with a filter
+# beside a record on another ops' trampoline), and twice while open, so that
+# it closes sooner (an open event with no filter counts in every record, and
+# leaves none to a single user's trampoline).
+STATE_WEIGHTS = (
+    ("perf_event", 4, "perf_filter_waits"),
+    ("perf_event", 2, "perf_open"),
+)
 INVARIANTS = (
     "accounting",
     "machine_code",
@@ -489,6 +500,14 @@ class FtraceMachine(RuleBasedStateMachine):
             self.do_perf("del")
         else:
             self.do_perf("close" if close else "add")
+
+    def perf_filter_waits(self):
+        """perf's event is closed and its filter or notrace has entries (kept till its open)."""
+        hashes = self.exp.hashes["perf"]
+        return not self.exp.users["perf"].active and bool(hashes.filter or hashes.notrace)
+
+    def perf_open(self):
+        return self.exp.users["perf"].active
 
     def do_perf(self, what):
         """TRACE_REG_PERF_OPEN/ADD/DEL/CLOSE of the ftrace:function event on this CPU."""
@@ -1064,3 +1083,4 @@ class FtraceMachine(RuleBasedStateMachine):
 
 
 selection.weigh(FtraceMachine, RULE_WEIGHTS)
+selection.weigh_while(FtraceMachine, STATE_WEIGHTS)

@@ -19,6 +19,8 @@ scale"):
   and each copy shrinks as the rule does.  A subclass that overrides a rule
   method must override its copies too (none does: NoopMachine overrides the
   ``do_`` methods the rules call).
+- ``weigh_while``: copies that also need a state of the machine (a method
+  that returns True), so that a rule is drawn more often only in that state.
 """
 
 from hypothesis import strategies as st
@@ -53,6 +55,19 @@ def weigh(cls, weights):
         original = getattr(getattr(cls, name), RULE_MARKER)
         for i in range(2, weight + 1):
             setattr(cls, f"{name}_{i}", copy_of(original, f"{name}_{i}", cls))
+    return cls
+
+
+def weigh_while(cls, weights):
+    """For each (rule ``name``, ``weight``, ``condition``) of ``weights``: weight - 1
+    copies of the rule that also need the machine's method ``condition`` to return
+    True, so that in that state the rule is drawn ``weight`` times as often."""
+    for name, weight, condition in weights:
+        original = getattr(getattr(cls, name), RULE_MARKER)
+        for i in range(2, weight + 1):
+            copy_name = f"{name}_while_{condition}_{i}"
+            holds = precondition(lambda self, c=condition: getattr(self, c)())
+            setattr(cls, copy_name, holds(copy_of(original, copy_name, cls)))
     return cls
 
 

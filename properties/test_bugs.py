@@ -46,8 +46,10 @@ STATED_STEPS = {
 # Bugs whose first failure the replay's cut leaves longer than stated:
 # hypothesis shrinks it first (10-25 s each; 3 steps to 2, 4 to 3, 5 to 4).
 SHRUNK_FIRST = {
+    fixes.HASH_OPS_ENABLED,
     fixes.HASH_OPS_UPDATE,
     fixes.MODULE_DISABLED,
+    fixes.PROBE_UPDATE,
     fixes.TRAMP_PG_FLAG,
 }
 REACHABLE = sorted(f.id for f in fixes.CATALOGUE if f.unreachable_because is None)

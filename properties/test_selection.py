@@ -1,4 +1,5 @@
-"""Rule selection (properties/selection.py): swarm testing is off, weights are copies.
+"""Rule selection (properties/selection.py): swarm testing is off, weights are copies,
+some only while a state holds.
 
 Measured on a machine of ten no-op rules, so that each example's rules can be
 counted; the same run with hypothesis's swarm left on is the broken variant.
@@ -26,8 +27,11 @@ RUN = settings(
 )
 
 
-def rules_of_each_example(swarm_off, weights=None):
-    """Per example of a ten-rule machine: how often each rule ran."""
+def rules_of_each_example(swarm_off, weights=None, condition=None):
+    """Per example of a ten-rule machine: how often each rule ran.
+
+    With ``condition``, r9 has weight 3 while ``condition(machine)`` holds.
+    """
     examples = []
 
     class Ten(RuleBasedStateMachine):
@@ -45,6 +49,9 @@ def rules_of_each_example(swarm_off, weights=None):
         body.__name__ = f"r{i}"
         setattr(Ten, body.__name__, rule()(body))
     selection.weigh(Ten, weights or {})
+    if condition is not None:
+        Ten.holds = condition
+        selection.weigh_while(Ten, [("r9", 3, "holds")])
     run_state_machine_as_test(Ten, settings=RUN)
     return examples
 
@@ -139,3 +146,72 @@ def test_a_callback_stops_calling_only_where_it_calls():
     assert not [c for c in calls_drawn("callback_calls", []) if c[1] is None]
     calls = calls_drawn("callback_calls", ["arm_kprobe_ftrace(f2)", "kprobe's callback calls f2"])
     assert calls.get(("kprobe", None), 0) >= 0.2
+
+
+# ---------------------------------------------------------------- weights that follow the state
+
+
+def test_a_rule_weighed_while_a_state_holds_is_drawn_more_only_in_that_state():
+    def share_of_r9(holds):
+        ran = Counter()
+        for example in rules_of_each_example(True, condition=lambda m: holds):
+            ran.update(example)
+        return ran["r9"] / sum(ran.values())
+
+    on, off = share_of_r9(True), share_of_r9(False)
+    print(f"P(r9): {on:.2f} while the state holds, {off:.2f} while it does not")
+    assert on >= 2 * off
+
+
+class Holds:
+    """A machine whose every state method says ``value``."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __getattr__(self, name):
+        return lambda: self.value
+
+
+def test_the_copies_of_a_rule_weighed_while_a_state_holds_need_that_state():
+    rules = {r.function.__name__: r for r in FtraceMachine.setup_state().rules}
+    for name, weight, condition in machine.STATE_WEIGHTS:
+        for i in range(2, weight + 1):
+            copy = rules[f"{name}_while_{condition}_{i}"]
+            assert copy.arguments == rules[name].arguments
+            (holds,) = copy.preconditions
+            assert holds(Holds(True)) and not holds(Holds(False))
+
+
+def waits_after(m, state):
+    for line in state:
+        take(m, line)
+    return m.perf_filter_waits(), m.perf_open()
+
+
+def test_the_full_machine_and_its_twin_see_perf_filter_wait_alike():
+    programs = {
+        (): (False, False),
+        ("ftrace_set_filter(perf, 'f1', reset=0)",): (True, False),
+        ("ftrace_set_notrace(perf, 'f*', reset=1)",): (True, False),
+        ("ftrace_set_filter(perf, 'f1', reset=0)", "ftrace_set_filter(perf, NULL, reset=1)"): (
+            False,
+            False,
+        ),
+        ("ftrace_set_filter(perf, 'f1', reset=0)", "perf_ftrace_function_register(perf)"): (
+            False,
+            True,
+        ),
+        (
+            "ftrace_set_filter(perf, 'f1', reset=0)",
+            "perf_ftrace_function_register(perf)",
+            "perf_ftrace_function_unregister(perf)",
+        ): (False, False),
+    }
+    for state, expected in programs.items():
+        full = FtraceMachine()
+        try:
+            assert waits_after(full, state) == expected, state
+        finally:
+            full.teardown()
+        assert waits_after(NoopMachine(), state) == expected, state

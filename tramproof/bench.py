@@ -77,9 +77,10 @@ class NoopMachine(FtraceMachine):
     Keeps only what the preconditions and strategies read (which users are
     running, which modules are loaded, the names filters are drawn from, the
     functions with a kprobe or a function probe, the callbacks that call a
-    function), so that it draws what the full machine draws; it keeps no
-    filters, so a draw that reads one (a '!' edit, perf's open while its event
-    has a filter) draws as on empty filters.
+    function, whether perf's filter has entries), so that it draws what the
+    full machine draws; it keeps no filters, so a draw that reads one (a '!'
+    edit) draws as on empty filters, and perf's filter counts as set by any
+    edit that adds a pattern (on the full machine, one that matches).
     """
 
     def __init__(self, kernel=None, overrides=None, functions=S.VMLINUX_FUNCTIONS):
@@ -98,6 +99,7 @@ class NoopMachine(FtraceMachine):
         self.kprobes = set()
         self.probes = set()  # names of the functions with a function probe
         self.calling = {}
+        self.perf_filtered = False  # perf's filter or notrace has entries
         self.next_module = 0
         self.loaded = {}
         self.dead_names = set()
@@ -125,7 +127,13 @@ class NoopMachine(FtraceMachine):
         self.exp.users["graph"].active = False
 
     def do_set_filter(self, ops, buf, reset, notrace):
-        pass
+        if ops == "perf":
+            # any pattern but a '!' one matches something (the twin's filters stay empty)
+            adds = bool(buf) and not buf.startswith("!")
+            self.perf_filtered = adds or (self.perf_filtered and not reset)
+
+    def perf_filter_waits(self):
+        return not self.exp.users["perf"].active and self.perf_filtered
 
     def do_sysctl(self, value):
         pass
@@ -133,6 +141,8 @@ class NoopMachine(FtraceMachine):
     def do_perf(self, what):
         user = self.exp.users["perf"]
         user.active = what != "close"
+        if what == "close":
+            self.perf_filtered = False  # ftrace_free_filter()
         if what != "close":
             user.enabled_here = what == "add"  # open leaves it disabled
 
