@@ -13,22 +13,31 @@ since nothing executes while an update is in progress; text_ip_addr(),
 which has no effect on one emulated CPU with writable text.
 """
 
+import functools
 import struct
 
 from model import fixes
+from model.arch.x86.emu import TEXT_BASE, TEXT_END
 from model.include.linux.ftrace import (
+    FTRACE_FL_REGS,
+    FTRACE_FL_REGS_EN,
+    FTRACE_FL_TRAMP,
+    FTRACE_FL_TRAMP_EN,
     FTRACE_OPS_FL_ALLOC_TRAMP,
     FTRACE_OPS_FL_SAVE_REGS,
     FTRACE_UPDATE_MAKE_CALL,
     FTRACE_UPDATE_MAKE_NOP,
     FTRACE_UPDATE_MODIFY_CALL,
     MCOUNT_INSN_SIZE,
+    dyn_ftrace,
 )
+from model.vmlinux import model_functions
 
 EFAULT, EINVAL, EPERM = 14, 22, 1
 BREAKPOINT_INSTRUCTION = b"\xcc"
 IDEAL_NOP5 = bytes.fromhex("0f1f440000")  # ideal_nops[NOP_ATOMIC5] on x86-64
 _REL32 = struct.Struct("<BI")  # an opcode byte and its rel32, as e8/e9 take them
+CALL_HEAD = b"\xe8"  # the first byte of ftrace_call_replace()'s call, as pass 3 writes it
 OP_REF = b"\x48\x8b\x15"  # movq <disp32>(%rip), %rdx
 OP_REF_SIZE = 7
 FTRACE_RETFUNC_DEPTH = 50
@@ -310,9 +319,14 @@ def ftrace_replace_code(k, enable):
     it yields goes through the pass's step, IGNORE ones included (each step
     asks ftrace_get_addr_curr() or _new() for the record whatever it is to
     do, as the C does).  ``count`` counts pass 1 only, as the C's does.
+    While every function a pass calls for a record is the model's own, the
+    passes run as inline_passes() (DEVIATIONS.md).
 
     linux-3.17.0+seed/arch/x86/kernel/ftrace.c:539
     """
+    if runs_own(k, INLINED) and not k.emu.inject["probe_kernel_read"]:
+        k.inline_passes(enable)
+        return
     rec = None
     count = 0
     passes = (
@@ -324,15 +338,214 @@ def ftrace_replace_code(k, enable):
         for rec in k.ftrace_rec_iter_start():
             ret = step(rec, enable)
             if ret:
-                k.warn("pr_warn", f"Failed on {report} ({count}):")
-                k.ftrace_bug(ret, rec.ip if rec else 0)
-                for other in k.ftrace_rec_iter_start():
-                    if k.remove_breakpoint(other):
-                        k.warn("BUG", "remove_breakpoint failed in ftrace_replace_code")
-                k.run_sync()
+                k.replace_code_failed(report, count, ret, rec)
                 return
             count += counted
         k.run_sync()
+
+
+def replace_code_failed(k, report, count, ret, rec):
+    """The end of ftrace_replace_code() after a failed step: report, then take every
+    breakpoint out.
+
+    Not a C function: the ``remove_breakpoints:`` path of
+    ftrace_replace_code() at linux-3.17.0+seed/arch/x86/kernel/ftrace.c:539.
+    """
+    k.warn("pr_warn", f"Failed on {report} ({count}):")
+    k.ftrace_bug(ret, rec.ip if rec else 0)
+    for other in k.ftrace_rec_iter_start():
+        if k.remove_breakpoint(other):
+            k.warn("BUG", "remove_breakpoint failed in ftrace_replace_code")
+    k.run_sync()
+
+
+# What ftrace_replace_code()'s passes call for one record, through k.  While
+# each is the model's own (no variant, fix or test replaced it), inline_passes()
+# does their work with no call per record; else the passes call them one by one.
+INLINED = (
+    "add_breakpoints",
+    "add_brk_on_nop",
+    "add_brk_on_call",
+    "add_break",
+    "add_update",
+    "add_update_call",
+    "add_update_nop",
+    "add_update_code",
+    "finish_update",
+    "finish_update_call",
+    "finish_update_nop",
+    "ftrace_write",
+    "ftrace_call_replace",
+    "ftrace_calc_offset",
+    "ftrace_nop_replace",
+    "ftrace_test_record",
+    "ftrace_update_record",
+    "ftrace_check_record",
+    "ftrace_get_addr_curr",
+    "ftrace_get_addr_new",
+    "ftrace_find_tramp_ops_curr",
+    "ftrace_find_tramp_ops_new",
+    "ftrace_ops_test",
+    "ftrace_lookup_ip",
+)
+
+
+@functools.cache
+def own_functions():
+    """No C counterpart: {name: function} of the model, as a kernel binds them unreplaced."""
+    return model_functions()
+
+
+def runs_own(k, names):
+    """Is each of ``names`` bound on ``k`` to the model's own function?
+
+    No C counterpart: the model's binding (model/vmlinux.py), asked.
+    """
+    own = own_functions()
+    return all(getattr(getattr(k, name, None), "__func__", None) is own[name] for name in names)
+
+
+def inline_passes(k, enable):
+    """ftrace_replace_code()'s three passes, each record's step written out in the loop.
+
+    Each pass does, record by record and in the walk's order, what
+    add_breakpoints(), add_update() and finish_update() do (and the
+    functions they call), with the same reads, writes, flag stores and
+    run_sync() at the end of each pass.  What a record's step computes
+    from its flags alone (ftrace_check_record()'s answer and the flags it
+    leaves) is computed once per distinct flags value.  A record the
+    inline step does not cover (a site outside vmlinux text, a trampoline
+    lookup that would warn, bytes that are not the expected ones) is
+    handed to the pass's own step, which then does all of it, errors
+    included.
+
+    Not a C function: the passes of
+    ftrace_replace_code() at linux-3.17.0+seed/arch/x86/kernel/ftrace.c:539.
+    """
+    emu = k.emu
+    sym = emu.sym
+    caller, regs_caller = sym["ftrace_caller"], sym["ftrace_regs_caller"]
+    nop = k.ftrace_nop_replace()
+    nop_tail, nop_head = nop[1:], nop[:1]
+    pack = _REL32.pack
+    probe_read, write_text = emu.probe_read, emu.write_text
+    first, last = TEXT_BASE, TEXT_END - MCOUNT_INSN_SIZE  # where a site is vmlinux text
+    tested, updated = {}, {}  # flags -> ftrace_check_record()'s answer (and flags left)
+    scratch = dyn_ftrace(0)  # unwatched: asked with each distinct flags value
+
+    def check(flags, update):
+        scratch.flags = flags
+        ret = k.ftrace_check_record(scratch, enable, update)
+        return (ret, scratch.flags) if update else ret
+
+    # the tramp_hash and filter lookups of ftrace_find_tramp_ops_curr() and _new(),
+    # in their order; no step of the update changes an ops or the list
+    curr = [] if k.removed_ops is None or not k.removed_ops.tramp_hash else [k.removed_ops]
+    new = []
+    control_tramp = k.fixed(fixes.CONTROL_TRAMP)
+    op = k.ftrace_ops_list
+    while op is not k.ftrace_list_end:
+        if op.tramp_hash:
+            curr.append(op)
+        if op.trampoline or not control_tramp:
+            new.append(op)
+        op = op.next
+    curr = [(op.tramp_hash.ips, op) for op in curr]
+    new = [
+        (
+            op.filter_hash.ips if op.filter_hash and op.filter_hash.ips else None,
+            op.notrace_hash.ips if op.notrace_hash else None,
+            op,
+        )
+        for op in new
+    ]
+
+    def addr_new(ip, flags):
+        """ftrace_get_addr_new(), or None where it would warn."""
+        if flags & FTRACE_FL_TRAMP:
+            for filter_ips, notrace_ips, op in new:
+                if (filter_ips is None or ip in filter_ips) and (
+                    notrace_ips is None or ip not in notrace_ips
+                ):
+                    return op.trampoline or None
+            return None
+        return regs_caller if flags & FTRACE_FL_REGS else caller
+
+    # pass 1: add_breakpoints()
+    count = 0
+    for rec in k.ftrace_rec_iter_start():
+        ip, flags = rec.ip, rec.flags
+        ret = tested.get(flags)
+        if ret is None:
+            ret = tested[flags] = check(flags, 0)
+        found = True
+        if flags & FTRACE_FL_TRAMP_EN:  # ftrace_get_addr_curr()
+            for ips, op in curr:
+                if ip in ips:
+                    addr = op.trampoline
+                    break
+            else:
+                found = False  # it would warn
+        else:
+            addr = regs_caller if flags & FTRACE_FL_REGS_EN else caller
+        if not found or not first <= ip <= last:
+            old = None
+        elif ret == FTRACE_UPDATE_MAKE_CALL:
+            old = nop
+        elif ret:
+            old = pack(0xE8, (addr - ip - MCOUNT_INSN_SIZE) & 0xFFFFFFFF)
+        else:
+            old = b""  # IGNORE: nothing to read or write
+        if old is not None and (not old or probe_read(ip, MCOUNT_INSN_SIZE) == old):
+            if old:
+                write_text(ip, BREAKPOINT_INSTRUCTION)
+        else:
+            ret = k.add_breakpoints(rec, enable)
+            if ret:
+                k.replace_code_failed("adding breakpoints", count, ret, rec)
+                return
+        count += 1
+    k.run_sync()
+
+    # pass 2: add_update()
+    for rec in k.ftrace_rec_iter_start():
+        ip, flags = rec.ip, rec.flags
+        ret = tested.get(flags)
+        if ret is None:
+            ret = tested[flags] = check(flags, 0)
+        addr = addr_new(ip, flags)
+        if addr is None or not first <= ip <= last:
+            ret = k.add_update(rec, enable)
+            if ret:
+                k.replace_code_failed("updating code", count, ret, rec)
+                return
+        elif ret == FTRACE_UPDATE_MAKE_NOP:
+            write_text(ip + 1, nop_tail)
+        elif ret:
+            write_text(ip + 1, pack(0xE8, (addr - ip - MCOUNT_INSN_SIZE) & 0xFFFFFFFF)[1:])
+    k.run_sync()
+
+    # pass 3: finish_update()
+    for rec in k.ftrace_rec_iter_start():
+        ip, flags = rec.ip, rec.flags
+        done = updated.get(flags)
+        if done is None:
+            done = updated[flags] = check(flags, 1)
+        ret, left = done
+        addr = addr_new(ip, left)
+        if addr is None or not first <= ip <= last:
+            ret = k.finish_update(rec, enable)
+            if ret:
+                k.replace_code_failed("removing breakpoints", count, ret, rec)
+                return
+            continue
+        if left != flags:
+            rec.flags = left
+        if ret == FTRACE_UPDATE_MAKE_NOP:
+            write_text(ip, nop_head)
+        elif ret:
+            write_text(ip, CALL_HEAD)
+    k.run_sync()
 
 
 def ftrace_modify_code(k, ip, old_code, new_code):
