@@ -70,6 +70,9 @@ class Kernel:
         from model.arch.x86.emu import Emu
 
         self.fixes = frozenset(fixes)
+        # fixed(fix_id): is this kernel built with the catalogued fix fix_id (model/fixes.py)?
+        # The set's own membership test: model code asks it per record.
+        self.fixed = self.fixes.__contains__
         self.warnings = []
         self.emu = Emu(fentry=fentry)
         table = model_functions()
@@ -80,13 +83,6 @@ class Kernel:
         for name, fn in table.items():
             setattr(self, name, types.MethodType(fn, self))
         self.ftrace_boot([f"f{i}" for i in range(functions)])
-
-    def fixed(self, fix_id):
-        """True when this kernel is built with the catalogued fix ``fix_id``.
-
-        No C counterpart: the catalogue's switch (model/fixes.py).
-        """
-        return fix_id in self.fixes
 
     def warn(self, kind, message):
         """Not a C function: the kernel log, which FTRACE_WARN_ON() at

@@ -255,6 +255,17 @@ class RecordWatch:
     live = _settled("_live", "the records with a count or ENABLED.")
     dirty = _settled("_dirty", "the records whose flags changed since the boot was put back.")
 
+    def store_flags(self, recs, flags):
+        """Store each record its flags (``flags`` in the same order): the stores
+        ``rec.flags = value`` make, with no call per record, each record watched here.
+
+        Not a C function: the stores to rec->flags of
+        ftrace_check_record() at linux-3.17.0+seed/kernel/trace/ftrace.c:1791.
+        """
+        for rec, value in zip(recs, flags, strict=True):
+            store_flags_unwatched(rec, value)
+        self.touched.update(recs)
+
     def compact(self):
         """Give a set that emptied out a table of its size.
 
@@ -302,6 +313,8 @@ class dyn_ftrace:
 
 
 _store = object.__setattr__  # the plain store, which the watch does not see
+# rec->flags = value without the watch: for code that notes the record itself
+store_flags_unwatched = dyn_ftrace.flags.__set__
 
 
 @dataclass(eq=False)

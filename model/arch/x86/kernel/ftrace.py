@@ -37,6 +37,7 @@ EFAULT, EINVAL, EPERM = 14, 22, 1
 BREAKPOINT_INSTRUCTION = b"\xcc"
 IDEAL_NOP5 = bytes.fromhex("0f1f440000")  # ideal_nops[NOP_ATOMIC5] on x86-64
 _REL32 = struct.Struct("<BI")  # an opcode byte and its rel32, as e8/e9 take them
+_U32 = struct.Struct("<I")  # a rel32 alone: the 4 bytes after the opcode
 CALL_HEAD = b"\xe8"  # the first byte of ftrace_call_replace()'s call, as pass 3 writes it
 OP_REF = b"\x48\x8b\x15"  # movq <disp32>(%rip), %rdx
 OP_REF_SIZE = 7
@@ -410,14 +411,15 @@ def inline_passes(k, enable):
 
     Each pass does, record by record and in the walk's order, what
     add_breakpoints(), add_update() and finish_update() do (and the
-    functions they call), with the same reads, writes, flag stores and
-    run_sync() at the end of each pass.  What a record's step computes
-    from its flags alone (ftrace_check_record()'s answer and the flags it
-    leaves) is computed once per distinct flags value.  A record the
-    inline step does not cover (a site outside vmlinux text, a trampoline
-    lookup that would warn, bytes that are not the expected ones) is
-    handed to the pass's own step, which then does all of it, errors
-    included.
+    functions they call): the same reads, flag stores, text writes (handed
+    to the emulator a pass at a time; nothing reads them before the pass's
+    run_sync()) and warnings.  What a step computes from a record's flags
+    alone (ftrace_check_record()'s answer and the flags it leaves) is
+    computed once per distinct flags value.  A record the inline step does
+    not cover (a site outside vmlinux text, a trampoline lookup that would
+    warn, bytes that are not the expected ones) goes to the pass's own
+    step, after the writes before it, and that step does all of it,
+    errors included.
 
     Not a C function: the passes of
     ftrace_replace_code() at linux-3.17.0+seed/arch/x86/kernel/ftrace.c:539.
@@ -427,20 +429,21 @@ def inline_passes(k, enable):
     caller, regs_caller = sym["ftrace_caller"], sym["ftrace_regs_caller"]
     nop = k.ftrace_nop_replace()
     nop_tail, nop_head = nop[1:], nop[:1]
-    pack = _REL32.pack
-    probe_read, write_text = emu.probe_read, emu.write_text
+    call, rel32 = _REL32.pack, _U32.pack
+    probe_read, write_text_each = emu.probe_read, emu.write_text_each
     first, last = TEXT_BASE, TEXT_END - MCOUNT_INSN_SIZE  # where a site is vmlinux text
-    tested, updated = {}, {}  # flags -> ftrace_check_record()'s answer (and flags left)
     scratch = dyn_ftrace(0)  # unwatched: asked with each distinct flags value
+    tested = {}  # flags -> ftrace_test_record()'s answer
 
-    def check(flags, update):
+    def test(flags):
         scratch.flags = flags
-        ret = k.ftrace_check_record(scratch, enable, update)
-        return (ret, scratch.flags) if update else ret
+        ret = tested[flags] = k.ftrace_check_record(scratch, enable, 0)
+        return ret
 
-    # the tramp_hash and filter lookups of ftrace_find_tramp_ops_curr() and _new(),
-    # in their order; no step of the update changes an ops or the list
-    curr = [] if k.removed_ops is None or not k.removed_ops.tramp_hash else [k.removed_ops]
+    # ftrace_find_tramp_ops_curr()'s and _new()'s lookups, ops by ops in their
+    # order: no step of the update changes an ops, its hashes or the list
+    removed = k.removed_ops
+    curr = [removed] if removed is not None and removed.tramp_hash else []
     new = []
     control_tramp = k.fixed(fixes.CONTROL_TRAMP)
     op = k.ftrace_ops_list
@@ -450,101 +453,159 @@ def inline_passes(k, enable):
         if op.trampoline or not control_tramp:
             new.append(op)
         op = op.next
-    curr = [(op.tramp_hash.ips, op) for op in curr]
+    curr = [(op.tramp_hash.ips, op.trampoline) for op in curr]
     new = [
         (
             op.filter_hash.ips if op.filter_hash and op.filter_hash.ips else None,
             op.notrace_hash.ips if op.notrace_hash else None,
-            op,
+            op.trampoline or None,  # None: ftrace_get_addr_new() would warn
         )
         for op in new
     ]
+    lookup = object()  # an address that depends on the record's ip
 
-    def addr_new(ip, flags):
-        """ftrace_get_addr_new(), or None where it would warn."""
-        if flags & FTRACE_FL_TRAMP:
-            for filter_ips, notrace_ips, op in new:
-                if (filter_ips is None or ip in filter_ips) and (
-                    notrace_ips is None or ip not in notrace_ips
-                ):
-                    return op.trampoline or None
-            return None
-        return regs_caller if flags & FTRACE_FL_REGS else caller
+    def addr_new(flags):
+        """ftrace_get_addr_new() for these flags (None: it would warn)."""
+        if not flags & FTRACE_FL_TRAMP:
+            return regs_caller if flags & FTRACE_FL_REGS else caller
+        if new and new[0][0] is None and new[0][1] is None:
+            return new[0][2]  # the first ops tested admits every record
+        return lookup
 
-    # pass 1: add_breakpoints()
+    def tramp_new(ip):
+        """ftrace_find_tramp_ops_new()'s trampoline for ip (None: it would warn)."""
+        for filter_ips, notrace_ips, tramp in new:
+            if (filter_ips is None or ip in filter_ips) and (
+                notrace_ips is None or ip not in notrace_ips
+            ):
+                return tramp
+        return None
+
+    # each pass's writes (and pass 3's flag stores), handed over before a record
+    # goes to its own step and at the pass's end
+    addrs, datas, moved, left_flags = [], [], [], []
+
+    def write_out():
+        write_text_each(addrs, datas)
+        addrs.clear()
+        datas.clear()
+        if moved:
+            k.rec_watch.store_flags(moved, left_flags)
+            moved.clear()
+            left_flags.clear()
+
+    # pass 1: add_breakpoints(); a plan per flags value: (test, current address,
+    # the bytes expected at the site: None when they depend on its ip)
+    plans = {}
     count = 0
     for rec in k.ftrace_rec_iter_start():
-        ip, flags = rec.ip, rec.flags
-        ret = tested.get(flags)
-        if ret is None:
-            ret = tested[flags] = check(flags, 0)
-        found = True
-        if flags & FTRACE_FL_TRAMP_EN:  # ftrace_get_addr_curr()
-            for ips, op in curr:
-                if ip in ips:
-                    addr = op.trampoline
-                    break
+        flags = rec.flags
+        plan = plans.get(flags)
+        if plan is None:
+            ret = tested.get(flags)
+            if ret is None:
+                ret = test(flags)
+            if flags & FTRACE_FL_TRAMP_EN:
+                addr = lookup
             else:
-                found = False  # it would warn
-        else:
-            addr = regs_caller if flags & FTRACE_FL_REGS_EN else caller
-        if not found or not first <= ip <= last:
-            old = None
-        elif ret == FTRACE_UPDATE_MAKE_CALL:
-            old = nop
-        elif ret:
-            old = pack(0xE8, (addr - ip - MCOUNT_INSN_SIZE) & 0xFFFFFFFF)
-        else:
-            old = b""  # IGNORE: nothing to read or write
-        if old is not None and (not old or probe_read(ip, MCOUNT_INSN_SIZE) == old):
-            if old:
-                write_text(ip, BREAKPOINT_INSTRUCTION)
-        else:
-            ret = k.add_breakpoints(rec, enable)
-            if ret:
-                k.replace_code_failed("adding breakpoints", count, ret, rec)
-                return
+                addr = regs_caller if flags & FTRACE_FL_REGS_EN else caller
+            old = nop if ret == FTRACE_UPDATE_MAKE_CALL else None
+            plan = plans[flags] = (ret, addr, old)
+        ret, addr, old = plan
+        ip = rec.ip
+        if addr is lookup:  # ftrace_get_addr_curr()
+            addr = None  # it would warn, unless a tramp_hash holds ip
+            for ips, tramp in curr:
+                if ip in ips:
+                    addr = tramp
+                    break
+        if addr is not None:
+            if not ret:
+                count += 1
+                continue
+            if first <= ip <= last:
+                if old is None:
+                    old = call(0xE8, (addr - ip - MCOUNT_INSN_SIZE) & 0xFFFFFFFF)
+                if addrs and ip <= addrs[-1]:
+                    write_out()  # a site not after the last written: it reads what is written
+                if probe_read(ip, MCOUNT_INSN_SIZE) == old:
+                    addrs.append(ip)
+                    datas.append(BREAKPOINT_INSTRUCTION)
+                    count += 1
+                    continue
+        write_out()
+        ret = k.add_breakpoints(rec, enable)
+        if ret:
+            k.replace_code_failed("adding breakpoints", count, ret, rec)
+            return
         count += 1
+    write_out()
     k.run_sync()
 
-    # pass 2: add_update()
+    # pass 2: add_update(); a plan per flags value: (test, new address)
+    plans = {}
     for rec in k.ftrace_rec_iter_start():
-        ip, flags = rec.ip, rec.flags
-        ret = tested.get(flags)
-        if ret is None:
-            ret = tested[flags] = check(flags, 0)
-        addr = addr_new(ip, flags)
-        if addr is None or not first <= ip <= last:
-            ret = k.add_update(rec, enable)
-            if ret:
-                k.replace_code_failed("updating code", count, ret, rec)
-                return
-        elif ret == FTRACE_UPDATE_MAKE_NOP:
-            write_text(ip + 1, nop_tail)
-        elif ret:
-            write_text(ip + 1, pack(0xE8, (addr - ip - MCOUNT_INSN_SIZE) & 0xFFFFFFFF)[1:])
+        flags = rec.flags
+        plan = plans.get(flags)
+        if plan is None:
+            ret = tested.get(flags)
+            if ret is None:
+                ret = test(flags)
+            plan = plans[flags] = (ret, addr_new(flags))
+        ret, addr = plan
+        if addr is lookup:
+            addr = tramp_new(rec.ip)
+        if addr is not None:
+            if not ret:
+                continue
+            ip = rec.ip
+            if first <= ip <= last:
+                addrs.append(ip + 1)
+                if ret == FTRACE_UPDATE_MAKE_NOP:
+                    datas.append(nop_tail)
+                else:  # the call's 4 bytes after its opcode
+                    datas.append(rel32((addr - ip - MCOUNT_INSN_SIZE) & 0xFFFFFFFF))
+                continue
+        write_out()
+        ret = k.add_update(rec, enable)
+        if ret:
+            k.replace_code_failed("updating code", count, ret, rec)
+            return
+    write_out()
     k.run_sync()
 
-    # pass 3: finish_update()
+    # pass 3: finish_update(); a plan per flags value: (update, the flags it
+    # leaves, the new address by those, the byte written)
+    plans = {}
     for rec in k.ftrace_rec_iter_start():
-        ip, flags = rec.ip, rec.flags
-        done = updated.get(flags)
-        if done is None:
-            done = updated[flags] = check(flags, 1)
-        ret, left = done
-        addr = addr_new(ip, left)
-        if addr is None or not first <= ip <= last:
-            ret = k.finish_update(rec, enable)
-            if ret:
-                k.replace_code_failed("removing breakpoints", count, ret, rec)
-                return
-            continue
-        if left != flags:
-            rec.flags = left
-        if ret == FTRACE_UPDATE_MAKE_NOP:
-            write_text(ip, nop_head)
-        elif ret:
-            write_text(ip, CALL_HEAD)
+        flags = rec.flags
+        plan = plans.get(flags)
+        if plan is None:
+            scratch.flags = flags
+            ret = k.ftrace_check_record(scratch, enable, 1)
+            left = scratch.flags
+            head = nop_head if ret == FTRACE_UPDATE_MAKE_NOP else CALL_HEAD
+            plan = plans[flags] = (ret, left, addr_new(left), head)
+        ret, left, addr, head = plan
+        if addr is lookup:
+            addr = tramp_new(rec.ip)
+        if addr is not None:
+            if not ret:  # IGNORE leaves the flags as they are
+                continue
+            ip = rec.ip
+            if first <= ip <= last:
+                if left != flags:
+                    moved.append(rec)
+                    left_flags.append(left)
+                addrs.append(ip)
+                datas.append(head)
+                continue
+        write_out()
+        ret = k.finish_update(rec, enable)
+        if ret:
+            k.replace_code_failed("removing breakpoints", count, ret, rec)
+            return
+    write_out()
     k.run_sync()
 
 
