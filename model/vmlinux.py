@@ -8,6 +8,7 @@ lets a variant (or a fix) replace a function in one kernel while another
 kernel runs the original beside it.
 """
 
+import functools
 import importlib
 import inspect
 import types
@@ -33,6 +34,25 @@ def model_functions():
             if inspect.isfunction(fn) and fn.__module__ == modname:
                 table[name] = fn
     return table
+
+
+@functools.cache
+def own_functions():
+    """{name: function} of the model as it is, no variant applied (not to be changed).
+
+    No C counterpart: the model's binding of its functions to a kernel.
+    """
+    return model_functions()
+
+
+def runs_own(k, names):
+    """Is each C function in ``names`` bound on ``k`` to the model's own function
+    (no variant, and no test, replaced it)?
+
+    No C counterpart: the model's binding of its functions to a kernel, asked.
+    """
+    own = own_functions()
+    return all(getattr(getattr(k, name, None), "__func__", None) is own[name] for name in names)
 
 
 @dataclass(frozen=True)

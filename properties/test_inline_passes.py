@@ -12,6 +12,7 @@ and at the end.
 import pytest
 
 from model.arch.x86.kernel import ftrace as x86_ftrace
+from model.vmlinux import runs_own
 from properties.machine import FtraceMachine
 from properties.test_bugs import REACHABLE, read_golden
 from properties.test_text_writes import unicorn_text
@@ -30,7 +31,7 @@ def state_at_each_sync(kernel, steps, overrides=None):
     """What can be seen of the kernel at every run_sync() of the program, and at its end."""
     m = FtraceMachine(kernel=kernel, overrides=overrides)
     k, emu = m.k, m.k.emu
-    assert x86_ftrace.runs_own(k, x86_ftrace.INLINED) == (overrides is None)
+    assert runs_own(k, x86_ftrace.INLINED) == (overrides is None)
     seen = []
 
     def state():

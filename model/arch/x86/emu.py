@@ -499,29 +499,6 @@ class Emu:
             if hi > dirty[1]:
                 dirty[1] = hi
 
-    def write_text_each(self, addrs, datas):
-        """write_text() of each address its bytes (datas in the same order), all in
-        vmlinux text: one call for many sites (ValueError for one outside).
-
-        Not a C function: the ftrace_write() at
-        linux-3.17.0+seed/arch/x86/kernel/ftrace.c:299 of each site of a pass.
-        """
-        if not addrs:
-            return
-        lo = min(addrs) - TEXT_BASE
-        hi = max(map(operator.add, addrs, map(len, datas))) - TEXT_BASE
-        if lo < 0 or hi > TEXT_SIZE:
-            raise ValueError(f"text writes {lo:#x}..{hi:#x} outside vmlinux text")
-        view = self._kernel_view
-        for addr, data in zip(addrs, datas, strict=True):
-            at = addr - TEXT_BASE
-            view[at : at + len(data)] = data
-        self.written.update(addrs)
-        if lo < self._kernel_lo:
-            self._kernel_lo = lo
-        if hi > self._kernel_hi:
-            self._kernel_hi = hi
-
     def flush(self):
         """Give unicorn the text written since the last flush, one write per region,
         and drop its translations of those bytes.
@@ -609,6 +586,29 @@ class Emu:
         except UcError:
             return False
         return True
+
+    def write_text_each(self, addrs, datas):
+        """write_text() of each address its bytes (datas in the same order), all in
+        vmlinux text: one call for many sites (ValueError for one outside).
+
+        Not a C function: the ftrace_write() at
+        linux-3.17.0+seed/arch/x86/kernel/ftrace.c:299 of each site of a pass.
+        """
+        if not addrs:
+            return
+        lo = min(addrs) - TEXT_BASE
+        hi = max(map(operator.add, addrs, map(len, datas))) - TEXT_BASE
+        if lo < 0 or hi > TEXT_SIZE:
+            raise ValueError(f"text writes {lo:#x}..{hi:#x} outside vmlinux text")
+        view = self._kernel_view
+        for addr, data in zip(addrs, datas, strict=True):
+            at = addr - TEXT_BASE
+            view[at : at + len(data)] = data
+        self.written.update(addrs)
+        if lo < self._kernel_lo:
+            self._kernel_lo = lo
+        if hi > self._kernel_hi:
+            self._kernel_hi = hi
 
     def injected(self, what):
         """Consume one injected failure of ``what`` (a key of emu.inject).

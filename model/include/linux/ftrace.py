@@ -6,6 +6,8 @@ itself) are integers holding emulated addresses; pointers that only C
 code follows (``next``, the hashes) are Python references.
 """
 
+import itertools
+import operator
 import sys
 from dataclasses import dataclass
 
@@ -51,6 +53,7 @@ FTRACE_FL_MASK = FTRACE_FL_MASKED_BITS << FTRACE_REF_MAX_SHIFT
 REC_COUNT_MASK = ~FTRACE_FL_MASK & ((1 << 64) - 1)
 _LIVE = FTRACE_FL_ENABLED | REC_COUNT_MASK  # a record with a count or ENABLED (model's)
 _TRAMP_ANY = FTRACE_FL_TRAMP | FTRACE_FL_TRAMP_EN  # a record in RecordWatch.tramp (model's)
+_flags_of = operator.attrgetter("flags")
 FTRACE_REF_MAX = (1 << FTRACE_REF_MAX_SHIFT) - 1
 
 REC_FLAG_NAMES = {
@@ -232,20 +235,22 @@ class RecordWatch:
         self._changed |= touched
         self._dirty |= touched
         tramp_en, tramp, live = self._tramp_en, self._tramp, self._live
-        for rec in touched:
-            flags = rec.flags
+        # the records by their flags (a walk's records mostly share one value):
+        # each group goes into or out of each set at once
+        for flags, group in itertools.groupby(sorted(touched, key=_flags_of), _flags_of):
+            group = list(group)
             if flags & FTRACE_FL_TRAMP_EN:
-                tramp_en.add(rec)
+                tramp_en.update(group)
             else:
-                tramp_en.discard(rec)
+                tramp_en.difference_update(group)
             if flags & _TRAMP_ANY:
-                tramp.add(rec)
+                tramp.update(group)
             else:
-                tramp.discard(rec)
+                tramp.difference_update(group)
             if flags & _LIVE:
-                live.add(rec)
+                live.update(group)
             else:
-                live.discard(rec)
+                live.difference_update(group)
         touched.clear()
 
     pending = _settled("_pending", "the records whose flags changed since the last walk.")

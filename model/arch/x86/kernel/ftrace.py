@@ -13,7 +13,6 @@ since nothing executes while an update is in progress; text_ip_addr(),
 which has no effect on one emulated CPU with writable text.
 """
 
-import functools
 import struct
 
 from model import fixes
@@ -31,7 +30,7 @@ from model.include.linux.ftrace import (
     MCOUNT_INSN_SIZE,
     dyn_ftrace,
 )
-from model.vmlinux import model_functions
+from model.vmlinux import runs_own
 
 EFAULT, EINVAL, EPERM = 14, 22, 1
 BREAKPOINT_INSTRUCTION = b"\xcc"
@@ -389,21 +388,6 @@ INLINED = (
     "ftrace_ops_test",
     "ftrace_lookup_ip",
 )
-
-
-@functools.cache
-def own_functions():
-    """No C counterpart: {name: function} of the model, as a kernel binds them unreplaced."""
-    return model_functions()
-
-
-def runs_own(k, names):
-    """Is each of ``names`` bound on ``k`` to the model's own function?
-
-    No C counterpart: the model's binding (model/vmlinux.py), asked.
-    """
-    own = own_functions()
-    return all(getattr(getattr(k, name, None), "__func__", None) is own[name] for name in names)
 
 
 def inline_passes(k, enable):
