@@ -3,6 +3,8 @@
 ftrace_replace_code() runs its three passes inline (no call per record)
 while every function a pass calls for a record is the model's own; a
 variant that replaces one of them gets the passes function by function.
+(Likewise __ftrace_hash_rec_update() counts an ops with a trampoline into
+every record at once when none had a count, and one by one otherwise.)
 Both ways are run here over the golden programs, on the kernels that fail
 them and on fixed: unicorn's text, the copy of text, every record's flags,
 the addresses written and the kernel log are compared at every run_sync()
@@ -15,6 +17,7 @@ from hypothesis.stateful import invariant, run_state_machine_as_test
 
 from model.arch.x86.emu import TEXT_BASE
 from model.arch.x86.kernel import ftrace as x86_ftrace
+from model.kernel.trace import ftrace as core_ftrace
 from model.vmlinux import runs_own
 from properties.machine import INVARIANTS, FtraceMachine
 from properties.test_bugs import REACHABLE, read_golden
@@ -28,7 +31,12 @@ def add_update(k, rec, enable):
     return x86_ftrace.add_update(k, rec, enable)
 
 
-ONE_BY_ONE = {"add_update": add_update}
+def hash_rec_candidates(k, hash, all_):
+    """The candidates as an iterator: __ftrace_hash_rec_update() takes them one by one."""
+    return iter(core_ftrace.hash_rec_candidates(k, hash, all_))
+
+
+ONE_BY_ONE = {"add_update": add_update, "hash_rec_candidates": hash_rec_candidates}
 
 
 def state(k, written=True):

@@ -15,6 +15,7 @@ ftrace_lock in the kernel.
 """
 
 import itertools
+import operator
 from dataclasses import dataclass
 
 from model import fixes
@@ -61,6 +62,7 @@ ENODEV = 19
 ENOMEM = 12
 EFAULT = 14
 EPERM = 1
+_flags_of, _ip_of = operator.attrgetter("flags"), operator.attrgetter("ip")
 
 
 # ---------------------------------------------------------------- warnings
@@ -753,7 +755,23 @@ def __ftrace_hash_rec_update(k, ops, filter_hash, inc):
     # directly and the record is noted, as the watched store would do
     noted = k.rec_watch.touched.add
     other_ips = other_hash.ips if other_hash else None
-    for rec in k.hash_rec_candidates(hash, all_):
+    recs = k.hash_rec_candidates(hash, all_)
+    if all_ and inc and not other_ips and ops.trampoline and isinstance(recs, list) and recs:
+        flags = set(map(_flags_of, recs))
+        if len(flags) == 1 and (flags.pop() + 1) & REC_COUNT_MASK == 1:
+            # Every record matches, none has a count: each one the loop
+            # below visits goes to count 1 with TRAMP (and REGS if ops
+            # saves them), one store each, with no warning and no call.
+            # So all of them at once.
+            flags = (recs[0].flags + 1) | FTRACE_FL_TRAMP
+            if ops.flags & FTRACE_OPS_FL_SAVE_REGS:
+                flags |= FTRACE_FL_REGS
+            k.rec_watch.store_flags(recs, [flags] * len(recs))
+            ops.trampolines += len(recs)
+            if tramp_owner:
+                ops.tramp_owned.update(map(_ip_of, recs))
+            return
+    for rec in recs:
         if all_:
             # Only the filter_hash affects all records.
             match = other_ips is None or rec.ip not in other_ips

@@ -13,6 +13,8 @@ since nothing executes while an update is in progress; text_ip_addr(),
 which has no effect on one emulated CPU with writable text.
 """
 
+import itertools
+import operator
 import struct
 
 from model import fixes
@@ -38,6 +40,7 @@ IDEAL_NOP5 = bytes.fromhex("0f1f440000")  # ideal_nops[NOP_ATOMIC5] on x86-64
 _REL32 = struct.Struct("<BI")  # an opcode byte and its rel32, as e8/e9 take them
 _U32 = struct.Struct("<I")  # a rel32 alone: the 4 bytes after the opcode
 CALL_HEAD = b"\xe8"  # the first byte of ftrace_call_replace()'s call, as pass 3 writes it
+_flags_of, _ip_of = operator.attrgetter("flags"), operator.attrgetter("ip")
 OP_REF = b"\x48\x8b\x15"  # movq <disp32>(%rip), %rdx
 OP_REF_SIZE = 7
 FTRACE_RETFUNC_DEPTH = 50
@@ -399,11 +402,13 @@ def inline_passes(k, enable):
     to the emulator a pass at a time; nothing reads them before the pass's
     run_sync()) and warnings.  What a step computes from a record's flags
     alone (ftrace_check_record()'s answer and the flags it leaves) is
-    computed once per distinct flags value.  A record the inline step does
-    not cover (a site outside vmlinux text, a trampoline lookup that would
-    warn, bytes that are not the expected ones) goes to the pass's own
-    step, after the writes before it, and that step does all of it,
-    errors included.
+    computed once per distinct flags value.  A pass whose records all
+    share one flags value, all in vmlinux text and in rising order, and
+    need no lookup per record, does its work list by list.  A record the
+    inline step does not cover (a site outside vmlinux text, a trampoline
+    lookup that would warn, bytes that are not the expected ones) goes to
+    the pass's own step, after the writes before it, and that step does
+    all of it, errors included.
 
     Not a C function: the passes of
     ftrace_replace_code() at linux-3.17.0+seed/arch/x86/kernel/ftrace.c:539.
@@ -420,8 +425,10 @@ def inline_passes(k, enable):
     tested = {}  # flags -> ftrace_test_record()'s answer
 
     def test(flags):
-        scratch.flags = flags
-        ret = tested[flags] = k.ftrace_check_record(scratch, enable, 0)
+        ret = tested.get(flags)
+        if ret is None:
+            scratch.flags = flags
+            ret = tested[flags] = k.ftrace_check_record(scratch, enable, 0)
         return ret
 
     # ftrace_find_tramp_ops_curr()'s and _new()'s lookups, ops by ops in their
@@ -441,7 +448,7 @@ def inline_passes(k, enable):
     new = [
         (
             op.filter_hash.ips if op.filter_hash and op.filter_hash.ips else None,
-            op.notrace_hash.ips if op.notrace_hash else None,
+            op.notrace_hash.ips if op.notrace_hash and op.notrace_hash.ips else None,
             op.trampoline or None,  # None: ftrace_get_addr_new() would warn
         )
         for op in new
@@ -465,6 +472,44 @@ def inline_passes(k, enable):
                 return tramp
         return None
 
+    # a plan per flags value and pass: pass 1's (test, current address, the bytes
+    # expected at the site: None when they depend on its ip), pass 2's (test, new
+    # address), pass 3's (update, the flags it leaves, the new address by those,
+    # the byte written)
+    plans1, plans2, plans3 = {}, {}, {}
+
+    def plan1(flags):
+        ret = test(flags)
+        if flags & FTRACE_FL_TRAMP_EN:
+            addr = lookup
+        else:
+            addr = regs_caller if flags & FTRACE_FL_REGS_EN else caller
+        plan = plans1[flags] = (ret, addr, nop if ret == FTRACE_UPDATE_MAKE_CALL else None)
+        return plan
+
+    def plan2(flags):
+        plan = plans2[flags] = (test(flags), addr_new(flags))
+        return plan
+
+    def plan3(flags):
+        scratch.flags = flags
+        ret = k.ftrace_check_record(scratch, enable, 1)
+        left = scratch.flags
+        head = nop_head if ret == FTRACE_UPDATE_MAKE_NOP else CALL_HEAD
+        plan = plans3[flags] = (ret, left, addr_new(left), head)
+        return plan
+
+    def shared(recs):
+        """The flags and ips of records that share one flags value and whose sites
+        are vmlinux text in rising order; None for any others."""
+        flags = set(map(_flags_of, recs))
+        if len(flags) != 1:
+            return None
+        ips = list(map(_ip_of, recs))
+        if ips[0] < first or ips[-1] > last or not all(map(operator.lt, ips, ips[1:])):
+            return None
+        return flags.pop(), ips
+
     # each pass's writes (and pass 3's flag stores), handed over before a record
     # goes to its own step and at the pass's end
     addrs, datas, moved, left_flags = [], [], [], []
@@ -478,24 +523,34 @@ def inline_passes(k, enable):
             moved.clear()
             left_flags.clear()
 
-    # pass 1: add_breakpoints(); a plan per flags value: (test, current address,
-    # the bytes expected at the site: None when they depend on its ip)
-    plans = {}
+    # pass 1: add_breakpoints()
     count = 0
-    for rec in k.ftrace_rec_iter_start():
-        flags = rec.flags
-        plan = plans.get(flags)
-        if plan is None:
-            ret = tested.get(flags)
-            if ret is None:
-                ret = test(flags)
-            if flags & FTRACE_FL_TRAMP_EN:
-                addr = lookup
+    recs = list(k.ftrace_rec_iter_start())
+    together = shared(recs) if recs else None
+    if together is not None:
+        flags, ips = together
+        ret, addr, old = plans1.get(flags) or plan1(flags)
+        if addr is lookup and curr and curr[0][0].issuperset(ips):
+            addr = curr[0][1]  # the first tramp_hash looked in holds every ip
+        if addr is lookup or addr is None:
+            together = None
+        elif ret:
+            olds = (
+                [old] * len(ips)
+                if old is not None
+                else [call(0xE8, (addr - ip - MCOUNT_INSN_SIZE) & 0xFFFFFFFF) for ip in ips]
+            )
+            if emu.text_holds_each(ips, olds):
+                addrs.extend(ips)
+                datas.extend([BREAKPOINT_INSTRUCTION] * len(ips))
             else:
-                addr = regs_caller if flags & FTRACE_FL_REGS_EN else caller
-            old = nop if ret == FTRACE_UPDATE_MAKE_CALL else None
-            plan = plans[flags] = (ret, addr, old)
-        ret, addr, old = plan
+                together = None  # a site to fail on: record by record
+    if together is not None:
+        count = len(recs)
+        recs = ()
+    for rec in recs:
+        flags = rec.flags
+        ret, addr, old = plans1.get(flags) or plan1(flags)
         ip = rec.ip
         if addr is lookup:  # ftrace_get_addr_curr()
             addr = None  # it would warn, unless a tramp_hash holds ip
@@ -526,17 +581,25 @@ def inline_passes(k, enable):
     write_out()
     k.run_sync()
 
-    # pass 2: add_update(); a plan per flags value: (test, new address)
-    plans = {}
-    for rec in k.ftrace_rec_iter_start():
+    # pass 2: add_update()
+    recs = list(k.ftrace_rec_iter_start())
+    together = shared(recs) if recs else None
+    if together is not None:
+        flags, ips = together
+        ret, addr = plans2.get(flags) or plan2(flags)
+        if addr is lookup or addr is None:
+            together = None
+        elif ret == FTRACE_UPDATE_MAKE_NOP:
+            addrs.extend(map(operator.add, ips, itertools.repeat(1)))
+            datas.extend([nop_tail] * len(ips))
+        elif ret:  # the call's 4 bytes after its opcode
+            addrs.extend(map(operator.add, ips, itertools.repeat(1)))
+            datas.extend([rel32((addr - ip - MCOUNT_INSN_SIZE) & 0xFFFFFFFF) for ip in ips])
+    if together is not None:
+        recs = ()
+    for rec in recs:
         flags = rec.flags
-        plan = plans.get(flags)
-        if plan is None:
-            ret = tested.get(flags)
-            if ret is None:
-                ret = test(flags)
-            plan = plans[flags] = (ret, addr_new(flags))
-        ret, addr = plan
+        ret, addr = plans2.get(flags) or plan2(flags)
         if addr is lookup:
             addr = tramp_new(rec.ip)
         if addr is not None:
@@ -558,19 +621,25 @@ def inline_passes(k, enable):
     write_out()
     k.run_sync()
 
-    # pass 3: finish_update(); a plan per flags value: (update, the flags it
-    # leaves, the new address by those, the byte written)
-    plans = {}
-    for rec in k.ftrace_rec_iter_start():
+    # pass 3: finish_update()
+    recs = list(k.ftrace_rec_iter_start())
+    together = shared(recs) if recs else None
+    if together is not None:
+        flags, ips = together
+        ret, left, addr, head = plans3.get(flags) or plan3(flags)
+        if addr is lookup or addr is None:
+            together = None
+        elif ret:
+            if left != flags:
+                moved.extend(recs)
+                left_flags.extend([left] * len(recs))
+            addrs.extend(ips)
+            datas.extend([head] * len(ips))
+    if together is not None:
+        recs = ()
+    for rec in recs:
         flags = rec.flags
-        plan = plans.get(flags)
-        if plan is None:
-            scratch.flags = flags
-            ret = k.ftrace_check_record(scratch, enable, 1)
-            left = scratch.flags
-            head = nop_head if ret == FTRACE_UPDATE_MAKE_NOP else CALL_HEAD
-            plan = plans[flags] = (ret, left, addr_new(left), head)
-        ret, left, addr, head = plan
+        ret, left, addr, head = plans3.get(flags) or plan3(flags)
         if addr is lookup:
             addr = tramp_new(rec.ip)
         if addr is not None:
