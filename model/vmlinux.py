@@ -11,6 +11,7 @@ kernel runs the original beside it.
 import functools
 import importlib
 import inspect
+import operator
 import types
 from dataclasses import dataclass
 
@@ -45,14 +46,21 @@ def own_functions():
     return model_functions()
 
 
+_funcs_of = functools.cache(lambda names: [own_functions()[name] for name in names])
+_func_of = operator.attrgetter("__func__")
+
+
 def runs_own(k, names):
-    """Is each C function in ``names`` bound on ``k`` to the model's own function
-    (no variant, and no test, replaced it)?
+    """Is each C function in ``names`` (a tuple) bound on ``k`` to the model's own
+    function (no variant, and no test, replaced it)?
 
     No C counterpart: the model's binding of its functions to a kernel, asked.
     """
-    own = own_functions()
-    return all(getattr(getattr(k, name, None), "__func__", None) is own[name] for name in names)
+    try:
+        bound = map(_func_of, map(vars(k).get, names))  # AttributeError: not a method
+        return all(map(operator.is_, bound, _funcs_of(names)))
+    except AttributeError:
+        return False
 
 
 @dataclass(frozen=True)

@@ -236,9 +236,13 @@ class RecordWatch:
         self._dirty |= touched
         tramp_en, tramp, live = self._tramp_en, self._tramp, self._live
         # the records by their flags (a walk's records mostly share one value):
-        # each group goes into or out of each set at once
-        for flags, group in itertools.groupby(sorted(touched, key=_flags_of), _flags_of):
-            group = list(group)
+        # each group goes into or out of each set at once; a few, one by one
+        if len(touched) < 16:
+            groups = [(rec.flags, (rec,)) for rec in touched]
+        else:
+            groups = itertools.groupby(sorted(touched, key=_flags_of), _flags_of)
+        for flags, group in groups:
+            group = tuple(group)
             if flags & FTRACE_FL_TRAMP_EN:
                 tramp_en.update(group)
             else:

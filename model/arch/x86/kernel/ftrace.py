@@ -323,11 +323,16 @@ def ftrace_replace_code(k, enable):
     asks ftrace_get_addr_curr() or _new() for the record whatever it is to
     do, as the C does).  ``count`` counts pass 1 only, as the C's does.
     While every function a pass calls for a record is the model's own, the
-    passes run as inline_passes() (DEVIATIONS.md).
+    passes over INLINE_FROM records or more run as inline_passes()
+    (DEVIATIONS.md).
 
     linux-3.17.0+seed/arch/x86/kernel/ftrace.c:539
     """
-    if runs_own(k, INLINED) and not k.emu.inject["probe_kernel_read"]:
+    if (
+        operator.length_hint(k.ftrace_rec_iter_start()) >= INLINE_FROM
+        and runs_own(k, INLINED)
+        and not k.emu.inject["probe_kernel_read"]
+    ):
         k.inline_passes(enable)
         return
     rec = None
@@ -362,6 +367,9 @@ def replace_code_failed(k, report, count, ret, rec):
     k.run_sync()
 
 
+# walks shorter than this go function by function: the inline passes' set-up
+# costs more than they save on a few records
+INLINE_FROM = 4
 # What ftrace_replace_code()'s passes call for one record, through k.  While
 # each is the model's own (no variant, fix or test replaced it), inline_passes()
 # does their work with no call per record; else the passes call them one by one.
