@@ -8,8 +8,10 @@ lets a variant (or a fix) replace a function in one kernel while another
 kernel runs the original beside it.
 """
 
+import functools
 import importlib
 import inspect
+import operator
 import types
 from dataclasses import dataclass
 
@@ -33,6 +35,32 @@ def model_functions():
             if inspect.isfunction(fn) and fn.__module__ == modname:
                 table[name] = fn
     return table
+
+
+@functools.cache
+def own_functions():
+    """{name: function} of the model as it is, no variant applied (not to be changed).
+
+    No C counterpart: the model's binding of its functions to a kernel.
+    """
+    return model_functions()
+
+
+_funcs_of = functools.cache(lambda names: [own_functions()[name] for name in names])
+_func_of = operator.attrgetter("__func__")
+
+
+def runs_own(k, names):
+    """Is each C function in ``names`` (a tuple) bound on ``k`` to the model's own
+    function (no variant, and no test, replaced it)?
+
+    No C counterpart: the model's binding of its functions to a kernel, asked.
+    """
+    try:
+        bound = map(_func_of, map(vars(k).get, names))  # AttributeError: not a method
+        return all(map(operator.is_, bound, _funcs_of(names)))
+    except AttributeError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -70,6 +98,9 @@ class Kernel:
         from model.arch.x86.emu import Emu
 
         self.fixes = frozenset(fixes)
+        # fixed(fix_id): is this kernel built with the catalogued fix fix_id (model/fixes.py)?
+        # The set's own membership test: model code asks it per record.
+        self.fixed = self.fixes.__contains__
         self.warnings = []
         self.emu = Emu(fentry=fentry)
         table = model_functions()
@@ -80,13 +111,6 @@ class Kernel:
         for name, fn in table.items():
             setattr(self, name, types.MethodType(fn, self))
         self.ftrace_boot([f"f{i}" for i in range(functions)])
-
-    def fixed(self, fix_id):
-        """True when this kernel is built with the catalogued fix ``fix_id``.
-
-        No C counterpart: the catalogue's switch (model/fixes.py).
-        """
-        return fix_id in self.fixes
 
     def warn(self, kind, message):
         """Not a C function: the kernel log, which FTRACE_WARN_ON() at

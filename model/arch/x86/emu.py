@@ -21,6 +21,8 @@ tramp_hash 0x38, regex_lock 0x40 (0x20 bytes, left zero), trampoline 0x60.
 
 import bisect
 import ctypes
+import itertools
+import operator
 import struct
 from dataclasses import dataclass
 
@@ -673,6 +675,53 @@ class Emu:
         except UcError:
             return False
         return True
+
+    def write_text_each(self, addrs, datas):
+        """write_text() of each address its bytes (datas in the same order), all in
+        vmlinux text: one call for many sites (ValueError for one outside).
+
+        Not a C function: the ftrace_write() at
+        linux-3.17.0+seed/arch/x86/kernel/ftrace.c:299 of each site of a pass.
+        """
+        if not addrs:
+            return
+        lo, hi = self._kernel_span(addrs, datas)
+        if lo < 0 or hi > TEXT_SIZE:
+            raise ValueError(f"text writes {lo:#x}..{hi:#x} outside vmlinux text")
+        view = self._kernel_view
+        for addr, data in zip(addrs, datas, strict=True):
+            at = addr - TEXT_BASE
+            view[at : at + len(data)] = data
+        self.written.update(addrs)
+        if lo < self._kernel_lo:
+            self._kernel_lo = lo
+        if hi > self._kernel_hi:
+            self._kernel_hi = hi
+
+    def text_holds_each(self, addrs, datas):
+        """Does vmlinux text hold at each address its bytes (datas in the same order)?
+        What a probe_read() of each, compared, would answer (False for one outside).
+
+        Not a C function: the check of add_break() at
+        linux-3.17.0+seed/arch/x86/kernel/ftrace.c:309 of each site of a pass.
+        """
+        if not addrs:
+            return True
+        lo, hi = self._kernel_span(addrs, datas)
+        if lo < 0 or hi > TEXT_SIZE:
+            return False
+        starts = map(operator.sub, addrs, itertools.repeat(TEXT_BASE))
+        return all(map(self._kernel_text.startswith, datas, starts))
+
+    @staticmethod
+    def _kernel_span(addrs, datas):
+        """No C counterpart: the [lo, hi) offsets in vmlinux text that the sites' bytes span."""
+        sizes = set(map(len, datas))
+        if len(sizes) == 1:  # one size (a pass writes one): the last site ends last
+            hi = max(addrs) + sizes.pop()
+        else:
+            hi = max(map(operator.add, addrs, map(len, datas)))
+        return min(addrs) - TEXT_BASE, hi - TEXT_BASE
 
     def injected(self, what):
         """Consume one injected failure of ``what`` (a key of emu.inject).

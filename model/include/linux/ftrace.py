@@ -6,6 +6,8 @@ itself) are integers holding emulated addresses; pointers that only C
 code follows (``next``, the hashes) are Python references.
 """
 
+import itertools
+import operator
 import sys
 from dataclasses import dataclass
 
@@ -51,6 +53,7 @@ FTRACE_FL_MASK = FTRACE_FL_MASKED_BITS << FTRACE_REF_MAX_SHIFT
 REC_COUNT_MASK = ~FTRACE_FL_MASK & ((1 << 64) - 1)
 _LIVE = FTRACE_FL_ENABLED | REC_COUNT_MASK  # a record with a count or ENABLED (model's)
 _TRAMP_ANY = FTRACE_FL_TRAMP | FTRACE_FL_TRAMP_EN  # a record in RecordWatch.tramp (model's)
+_flags_of = operator.attrgetter("flags")
 FTRACE_REF_MAX = (1 << FTRACE_REF_MAX_SHIFT) - 1
 
 REC_FLAG_NAMES = {
@@ -232,20 +235,26 @@ class RecordWatch:
         self._changed |= touched
         self._dirty |= touched
         tramp_en, tramp, live = self._tramp_en, self._tramp, self._live
-        for rec in touched:
-            flags = rec.flags
+        # the records by their flags (a walk's records mostly share one value):
+        # each group goes into or out of each set at once; a few, one by one
+        if len(touched) < 16:
+            groups = [(rec.flags, (rec,)) for rec in touched]
+        else:
+            groups = itertools.groupby(sorted(touched, key=_flags_of), _flags_of)
+        for flags, group in groups:
+            group = tuple(group)
             if flags & FTRACE_FL_TRAMP_EN:
-                tramp_en.add(rec)
+                tramp_en.update(group)
             else:
-                tramp_en.discard(rec)
+                tramp_en.difference_update(group)
             if flags & _TRAMP_ANY:
-                tramp.add(rec)
+                tramp.update(group)
             else:
-                tramp.discard(rec)
+                tramp.difference_update(group)
             if flags & _LIVE:
-                live.add(rec)
+                live.update(group)
             else:
-                live.discard(rec)
+                live.difference_update(group)
         touched.clear()
 
     pending = _settled("_pending", "the records whose flags changed since the last walk.")
@@ -254,6 +263,17 @@ class RecordWatch:
     tramp = _settled("_tramp", "the records with TRAMP or TRAMP_EN.")
     live = _settled("_live", "the records with a count or ENABLED.")
     dirty = _settled("_dirty", "the records whose flags changed since the boot was put back.")
+
+    def store_flags(self, recs, flags):
+        """Store each record its flags (``flags`` in the same order): the stores
+        ``rec.flags = value`` make, with no call per record, each record watched here.
+
+        Not a C function: the stores to rec->flags of
+        ftrace_check_record() at linux-3.17.0+seed/kernel/trace/ftrace.c:1791.
+        """
+        for rec, value in zip(recs, flags, strict=True):
+            store_flags_unwatched(rec, value)
+        self.touched.update(recs)
 
     def compact(self):
         """Give a set that emptied out a table of its size.
@@ -302,6 +322,8 @@ class dyn_ftrace:
 
 
 _store = object.__setattr__  # the plain store, which the watch does not see
+# rec->flags = value without the watch: for code that notes the record itself
+store_flags_unwatched = dyn_ftrace.flags.__set__
 
 
 @dataclass(eq=False)

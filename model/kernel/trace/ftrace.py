@@ -14,6 +14,8 @@ single-threaded and every entry point runs to completion, as it does under
 ftrace_lock in the kernel.
 """
 
+import itertools
+import operator
 from dataclasses import dataclass
 
 from model import fixes
@@ -51,6 +53,7 @@ from model.include.linux.ftrace import (
     ftrace_ops,
     ftrace_page,
     ftrace_rec_count,
+    store_flags_unwatched,
 )
 
 EINVAL = 22
@@ -59,6 +62,7 @@ ENODEV = 19
 ENOMEM = 12
 EFAULT = 14
 EPERM = 1
+_flags_of, _ip_of = operator.attrgetter("flags"), operator.attrgetter("ip")
 
 
 # ---------------------------------------------------------------- warnings
@@ -379,7 +383,12 @@ def in_page_order(k, recs):
     """
     recs = recs if isinstance(recs, (set, frozenset)) else set(recs)
     if len(recs) * 8 > len(k.rec_by_ip):  # most of them: the walk itself, filtered
-        return [rec for rec in k.do_for_each_ftrace_rec() if rec in recs]
+        pages = []
+        pg = k.ftrace_pages_start
+        while pg:
+            pages.append(pg.records)
+            pg = pg.next
+        return list(filter(recs.__contains__, itertools.chain.from_iterable(pages)))
     return sorted(recs, key=lambda rec: (k.rec_page[rec.ip].seq, rec.ip))
 
 
@@ -742,13 +751,33 @@ def __ftrace_hash_rec_update(k, ops, filter_hash, inc):
     count = 0
     tramp_owner = k.fixed(fixes.TRAMP_OWNER)
     tramp_loop = k.fixed(fixes.TRAMP_LOOP)
-    for rec in k.hash_rec_candidates(hash, all_):
+    # every store below changes rec->flags (its count moves): each goes in
+    # directly and the record is noted, as the watched store would do
+    noted = k.rec_watch.touched.add
+    other_ips = other_hash.ips if other_hash else None
+    recs = k.hash_rec_candidates(hash, all_)
+    if all_ and inc and not other_ips and ops.trampoline and isinstance(recs, list) and recs:
+        flags = set(map(_flags_of, recs))
+        if len(flags) == 1 and (flags.pop() + 1) & REC_COUNT_MASK == 1:
+            # Every record matches, none has a count: each one the loop
+            # below visits goes to count 1 with TRAMP (and REGS if ops
+            # saves them), one store each, with no warning and no call.
+            # So all of them at once.
+            flags = (recs[0].flags + 1) | FTRACE_FL_TRAMP
+            if ops.flags & FTRACE_OPS_FL_SAVE_REGS:
+                flags |= FTRACE_FL_REGS
+            k.rec_watch.store_flags(recs, [flags] * len(recs))
+            ops.trampolines += len(recs)
+            if tramp_owner:
+                ops.tramp_owned.update(map(_ip_of, recs))
+            return
+    for rec in recs:
         if all_:
             # Only the filter_hash affects all records.
-            match = not other_hash or rec.ip not in other_hash.ips
+            match = other_ips is None or rec.ip not in other_ips
         else:
             in_hash = rec.ip in hash.ips
-            in_other_hash = bool(other_hash) and rec.ip in other_hash.ips
+            in_other_hash = other_ips is not None and rec.ip in other_ips
             match = (filter_hash and in_hash and not in_other_hash) or (
                 not filter_hash
                 and in_hash
@@ -763,12 +792,14 @@ def __ftrace_hash_rec_update(k, ops, filter_hash, inc):
                 # A single callback with a trampoline of its own is called
                 # directly.  The C stores the count, finds it is not
                 # FTRACE_REF_MAX, then stores TRAMP: one store of both here.
-                rec.flags = flags | FTRACE_FL_TRAMP
+                store_flags_unwatched(rec, flags | FTRACE_FL_TRAMP)
+                noted(rec)
                 ops.trampolines += 1
                 if tramp_owner:
                     ops.tramp_owned.add(rec.ip)
             else:
-                rec.flags = flags
+                store_flags_unwatched(rec, flags)
+                noted(rec)
                 # FTRACE_WARN_ON(), a macro: its message is made only when it fires
                 if refs == FTRACE_REF_MAX and k.FTRACE_WARN_ON(
                     True, f"{rec.name}: ref count overflow"
@@ -789,8 +820,10 @@ def __ftrace_hash_rec_update(k, ops, filter_hash, inc):
                 True, f"{rec.name}: ref count underflow"
             ):
                 return
-            rec.flags -= 1
-            if ops.trampoline and not rec.flags & REC_COUNT_MASK:  # ftrace_rec_count()
+            flags = rec.flags - 1
+            store_flags_unwatched(rec, flags)
+            noted(rec)
+            if ops.trampoline and not flags & REC_COUNT_MASK:  # ftrace_rec_count()
                 k.ftrace_remove_tramp(ops, rec)
             # Still someone that wants regs for this record?
             if (
@@ -818,7 +851,7 @@ def hash_rec_candidates(k, hash, all_):
     __ftrace_hash_rec_update() at linux-3.17.0+seed/kernel/trace/ftrace.c:1555.
     """
     if all_:
-        return do_for_each_ftrace_rec(k)
+        return k.in_page_order(k.rec_by_ip.values())
     return k.in_page_order(k.rec_by_ip[ip] for ip in hash.ips if ip in k.rec_by_ip)
 
 

@@ -13,22 +13,34 @@ since nothing executes while an update is in progress; text_ip_addr(),
 which has no effect on one emulated CPU with writable text.
 """
 
+import itertools
+import operator
 import struct
 
 from model import fixes
+from model.arch.x86.emu import TEXT_BASE, TEXT_END
 from model.include.linux.ftrace import (
+    FTRACE_FL_REGS,
+    FTRACE_FL_REGS_EN,
+    FTRACE_FL_TRAMP,
+    FTRACE_FL_TRAMP_EN,
     FTRACE_OPS_FL_ALLOC_TRAMP,
     FTRACE_OPS_FL_SAVE_REGS,
     FTRACE_UPDATE_MAKE_CALL,
     FTRACE_UPDATE_MAKE_NOP,
     FTRACE_UPDATE_MODIFY_CALL,
     MCOUNT_INSN_SIZE,
+    dyn_ftrace,
 )
+from model.vmlinux import runs_own
 
 EFAULT, EINVAL, EPERM = 14, 22, 1
 BREAKPOINT_INSTRUCTION = b"\xcc"
 IDEAL_NOP5 = bytes.fromhex("0f1f440000")  # ideal_nops[NOP_ATOMIC5] on x86-64
 _REL32 = struct.Struct("<BI")  # an opcode byte and its rel32, as e8/e9 take them
+_U32 = struct.Struct("<I")  # a rel32 alone: the 4 bytes after the opcode
+CALL_HEAD = b"\xe8"  # the first byte of ftrace_call_replace()'s call, as pass 3 writes it
+_flags_of, _ip_of = operator.attrgetter("flags"), operator.attrgetter("ip")
 OP_REF = b"\x48\x8b\x15"  # movq <disp32>(%rip), %rdx
 OP_REF_SIZE = 7
 FTRACE_RETFUNC_DEPTH = 50
@@ -310,9 +322,19 @@ def ftrace_replace_code(k, enable):
     it yields goes through the pass's step, IGNORE ones included (each step
     asks ftrace_get_addr_curr() or _new() for the record whatever it is to
     do, as the C does).  ``count`` counts pass 1 only, as the C's does.
+    While every function a pass calls for a record is the model's own, the
+    passes over INLINE_FROM records or more run as inline_passes()
+    (DEVIATIONS.md).
 
     linux-3.17.0+seed/arch/x86/kernel/ftrace.c:539
     """
+    if (
+        operator.length_hint(k.ftrace_rec_iter_start()) >= INLINE_FROM
+        and runs_own(k, INLINED)
+        and not k.emu.inject["probe_kernel_read"]
+    ):
+        k.inline_passes(enable)
+        return
     rec = None
     count = 0
     passes = (
@@ -324,15 +346,328 @@ def ftrace_replace_code(k, enable):
         for rec in k.ftrace_rec_iter_start():
             ret = step(rec, enable)
             if ret:
-                k.warn("pr_warn", f"Failed on {report} ({count}):")
-                k.ftrace_bug(ret, rec.ip if rec else 0)
-                for other in k.ftrace_rec_iter_start():
-                    if k.remove_breakpoint(other):
-                        k.warn("BUG", "remove_breakpoint failed in ftrace_replace_code")
-                k.run_sync()
+                k.replace_code_failed(report, count, ret, rec)
                 return
             count += counted
         k.run_sync()
+
+
+def replace_code_failed(k, report, count, ret, rec):
+    """The end of ftrace_replace_code() after a failed step: report, then take every
+    breakpoint out.
+
+    Not a C function: the ``remove_breakpoints:`` path of
+    ftrace_replace_code() at linux-3.17.0+seed/arch/x86/kernel/ftrace.c:539.
+    """
+    k.warn("pr_warn", f"Failed on {report} ({count}):")
+    k.ftrace_bug(ret, rec.ip if rec else 0)
+    for other in k.ftrace_rec_iter_start():
+        if k.remove_breakpoint(other):
+            k.warn("BUG", "remove_breakpoint failed in ftrace_replace_code")
+    k.run_sync()
+
+
+# walks shorter than this go function by function: the inline passes' set-up
+# costs more than they save on a few records
+INLINE_FROM = 4
+# What ftrace_replace_code()'s passes call for one record, through k.  While
+# each is the model's own (no variant, fix or test replaced it), inline_passes()
+# does their work with no call per record; else the passes call them one by one.
+INLINED = (
+    "add_breakpoints",
+    "add_brk_on_nop",
+    "add_brk_on_call",
+    "add_break",
+    "add_update",
+    "add_update_call",
+    "add_update_nop",
+    "add_update_code",
+    "finish_update",
+    "finish_update_call",
+    "finish_update_nop",
+    "ftrace_write",
+    "ftrace_call_replace",
+    "ftrace_calc_offset",
+    "ftrace_nop_replace",
+    "ftrace_test_record",
+    "ftrace_update_record",
+    "ftrace_check_record",
+    "ftrace_get_addr_curr",
+    "ftrace_get_addr_new",
+    "ftrace_find_tramp_ops_curr",
+    "ftrace_find_tramp_ops_new",
+    "ftrace_ops_test",
+    "ftrace_lookup_ip",
+)
+
+
+def inline_passes(k, enable):
+    """ftrace_replace_code()'s three passes, each record's step written out in the loop.
+
+    Each pass does, record by record and in the walk's order, what
+    add_breakpoints(), add_update() and finish_update() do (and the
+    functions they call): the same reads, flag stores, text writes (handed
+    to the emulator a pass at a time; nothing reads them before the pass's
+    run_sync()) and warnings.  What a step computes from a record's flags
+    alone (ftrace_check_record()'s answer and the flags it leaves) is
+    computed once per distinct flags value.  A pass whose records all
+    share one flags value, all in vmlinux text and in rising order, and
+    need no lookup per record, does its work list by list.  A record the
+    inline step does not cover (a site outside vmlinux text, a trampoline
+    lookup that would warn, bytes that are not the expected ones) goes to
+    the pass's own step, after the writes before it, and that step does
+    all of it, errors included.
+
+    Not a C function: the passes of
+    ftrace_replace_code() at linux-3.17.0+seed/arch/x86/kernel/ftrace.c:539.
+    """
+    emu = k.emu
+    sym = emu.sym
+    caller, regs_caller = sym["ftrace_caller"], sym["ftrace_regs_caller"]
+    nop = k.ftrace_nop_replace()
+    nop_tail, nop_head = nop[1:], nop[:1]
+    call, rel32 = _REL32.pack, _U32.pack
+    probe_read, write_text_each = emu.probe_read, emu.write_text_each
+    first, last = TEXT_BASE, TEXT_END - MCOUNT_INSN_SIZE  # where a site is vmlinux text
+    scratch = dyn_ftrace(0)  # unwatched: asked with each distinct flags value
+    tested = {}  # flags -> ftrace_test_record()'s answer
+
+    def test(flags):
+        ret = tested.get(flags)
+        if ret is None:
+            scratch.flags = flags
+            ret = tested[flags] = k.ftrace_check_record(scratch, enable, 0)
+        return ret
+
+    # ftrace_find_tramp_ops_curr()'s and _new()'s lookups, ops by ops in their
+    # order: no step of the update changes an ops, its hashes or the list
+    removed = k.removed_ops
+    curr = [removed] if removed is not None and removed.tramp_hash else []
+    new = []
+    control_tramp = k.fixed(fixes.CONTROL_TRAMP)
+    op = k.ftrace_ops_list
+    while op is not k.ftrace_list_end:
+        if op.tramp_hash:
+            curr.append(op)
+        if op.trampoline or not control_tramp:
+            new.append(op)
+        op = op.next
+    curr = [(op.tramp_hash.ips, op.trampoline) for op in curr]
+    new = [
+        (
+            op.filter_hash.ips if op.filter_hash and op.filter_hash.ips else None,
+            op.notrace_hash.ips if op.notrace_hash and op.notrace_hash.ips else None,
+            op.trampoline or None,  # None: ftrace_get_addr_new() would warn
+        )
+        for op in new
+    ]
+    lookup = object()  # an address that depends on the record's ip
+
+    def addr_new(flags):
+        """ftrace_get_addr_new() for these flags (None: it would warn)."""
+        if not flags & FTRACE_FL_TRAMP:
+            return regs_caller if flags & FTRACE_FL_REGS else caller
+        if new and new[0][0] is None and new[0][1] is None:
+            return new[0][2]  # the first ops tested admits every record
+        return lookup
+
+    def tramp_new(ip):
+        """ftrace_find_tramp_ops_new()'s trampoline for ip (None: it would warn)."""
+        for filter_ips, notrace_ips, tramp in new:
+            if (filter_ips is None or ip in filter_ips) and (
+                notrace_ips is None or ip not in notrace_ips
+            ):
+                return tramp
+        return None
+
+    # a plan per flags value and pass: pass 1's (test, current address, the bytes
+    # expected at the site: None when they depend on its ip), pass 2's (test, new
+    # address), pass 3's (update, the flags it leaves, the new address by those,
+    # the byte written)
+    plans1, plans2, plans3 = {}, {}, {}
+
+    def plan1(flags):
+        ret = test(flags)
+        if flags & FTRACE_FL_TRAMP_EN:
+            addr = lookup
+        else:
+            addr = regs_caller if flags & FTRACE_FL_REGS_EN else caller
+        plan = plans1[flags] = (ret, addr, nop if ret == FTRACE_UPDATE_MAKE_CALL else None)
+        return plan
+
+    def plan2(flags):
+        plan = plans2[flags] = (test(flags), addr_new(flags))
+        return plan
+
+    def plan3(flags):
+        scratch.flags = flags
+        ret = k.ftrace_check_record(scratch, enable, 1)
+        left = scratch.flags
+        head = nop_head if ret == FTRACE_UPDATE_MAKE_NOP else CALL_HEAD
+        plan = plans3[flags] = (ret, left, addr_new(left), head)
+        return plan
+
+    def shared(recs):
+        """The flags and ips of records that share one flags value and whose sites
+        are vmlinux text in rising order; None for any others."""
+        flags = set(map(_flags_of, recs))
+        if len(flags) != 1:
+            return None
+        ips = list(map(_ip_of, recs))
+        if ips[0] < first or ips[-1] > last or not all(map(operator.lt, ips, ips[1:])):
+            return None
+        return flags.pop(), ips
+
+    # each pass's writes (and pass 3's flag stores), handed over before a record
+    # goes to its own step and at the pass's end
+    addrs, datas, moved, left_flags = [], [], [], []
+
+    def write_out():
+        write_text_each(addrs, datas)
+        addrs.clear()
+        datas.clear()
+        if moved:
+            k.rec_watch.store_flags(moved, left_flags)
+            moved.clear()
+            left_flags.clear()
+
+    # pass 1: add_breakpoints()
+    count = 0
+    recs = list(k.ftrace_rec_iter_start())
+    together = shared(recs) if recs else None
+    if together is not None:
+        flags, ips = together
+        ret, addr, old = plans1.get(flags) or plan1(flags)
+        if addr is lookup and curr and curr[0][0].issuperset(ips):
+            addr = curr[0][1]  # the first tramp_hash looked in holds every ip
+        if addr is lookup or addr is None:
+            together = None
+        elif ret:
+            olds = (
+                [old] * len(ips)
+                if old is not None
+                else [call(0xE8, (addr - ip - MCOUNT_INSN_SIZE) & 0xFFFFFFFF) for ip in ips]
+            )
+            if emu.text_holds_each(ips, olds):
+                addrs.extend(ips)
+                datas.extend([BREAKPOINT_INSTRUCTION] * len(ips))
+            else:
+                together = None  # a site to fail on: record by record
+    if together is not None:
+        count = len(recs)
+        recs = ()
+    for rec in recs:
+        flags = rec.flags
+        ret, addr, old = plans1.get(flags) or plan1(flags)
+        ip = rec.ip
+        if addr is lookup:  # ftrace_get_addr_curr()
+            addr = None  # it would warn, unless a tramp_hash holds ip
+            for ips, tramp in curr:
+                if ip in ips:
+                    addr = tramp
+                    break
+        if addr is not None:
+            if not ret:
+                count += 1
+                continue
+            if first <= ip <= last:
+                if old is None:
+                    old = call(0xE8, (addr - ip - MCOUNT_INSN_SIZE) & 0xFFFFFFFF)
+                if addrs and ip <= addrs[-1]:
+                    write_out()  # a site not after the last written: it reads what is written
+                if probe_read(ip, MCOUNT_INSN_SIZE) == old:
+                    addrs.append(ip)
+                    datas.append(BREAKPOINT_INSTRUCTION)
+                    count += 1
+                    continue
+        write_out()
+        ret = k.add_breakpoints(rec, enable)
+        if ret:
+            k.replace_code_failed("adding breakpoints", count, ret, rec)
+            return
+        count += 1
+    write_out()
+    k.run_sync()
+
+    # pass 2: add_update()
+    recs = list(k.ftrace_rec_iter_start())
+    together = shared(recs) if recs else None
+    if together is not None:
+        flags, ips = together
+        ret, addr = plans2.get(flags) or plan2(flags)
+        if addr is lookup or addr is None:
+            together = None
+        elif ret == FTRACE_UPDATE_MAKE_NOP:
+            addrs.extend(map(operator.add, ips, itertools.repeat(1)))
+            datas.extend([nop_tail] * len(ips))
+        elif ret:  # the call's 4 bytes after its opcode
+            addrs.extend(map(operator.add, ips, itertools.repeat(1)))
+            datas.extend([rel32((addr - ip - MCOUNT_INSN_SIZE) & 0xFFFFFFFF) for ip in ips])
+    if together is not None:
+        recs = ()
+    for rec in recs:
+        flags = rec.flags
+        ret, addr = plans2.get(flags) or plan2(flags)
+        if addr is lookup:
+            addr = tramp_new(rec.ip)
+        if addr is not None:
+            if not ret:
+                continue
+            ip = rec.ip
+            if first <= ip <= last:
+                addrs.append(ip + 1)
+                if ret == FTRACE_UPDATE_MAKE_NOP:
+                    datas.append(nop_tail)
+                else:  # the call's 4 bytes after its opcode
+                    datas.append(rel32((addr - ip - MCOUNT_INSN_SIZE) & 0xFFFFFFFF))
+                continue
+        write_out()
+        ret = k.add_update(rec, enable)
+        if ret:
+            k.replace_code_failed("updating code", count, ret, rec)
+            return
+    write_out()
+    k.run_sync()
+
+    # pass 3: finish_update()
+    recs = list(k.ftrace_rec_iter_start())
+    together = shared(recs) if recs else None
+    if together is not None:
+        flags, ips = together
+        ret, left, addr, head = plans3.get(flags) or plan3(flags)
+        if addr is lookup or addr is None:
+            together = None
+        elif ret:
+            if left != flags:
+                moved.extend(recs)
+                left_flags.extend([left] * len(recs))
+            addrs.extend(ips)
+            datas.extend([head] * len(ips))
+    if together is not None:
+        recs = ()
+    for rec in recs:
+        flags = rec.flags
+        ret, left, addr, head = plans3.get(flags) or plan3(flags)
+        if addr is lookup:
+            addr = tramp_new(rec.ip)
+        if addr is not None:
+            if not ret:  # IGNORE leaves the flags as they are
+                continue
+            ip = rec.ip
+            if first <= ip <= last:
+                if left != flags:
+                    moved.append(rec)
+                    left_flags.append(left)
+                addrs.append(ip)
+                datas.append(head)
+                continue
+        write_out()
+        ret = k.finish_update(rec, enable)
+        if ret:
+            k.replace_code_failed("removing breakpoints", count, ret, rec)
+            return
+    write_out()
+    k.run_sync()
 
 
 def ftrace_modify_code(k, ip, old_code, new_code):
