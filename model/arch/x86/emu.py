@@ -203,7 +203,10 @@ def _body(fentry):
 
 
 def _differing_span(old, new):
-    """(first, last) offsets where two equal-length, unequal byte strings differ."""
+    """(first, last) offsets where two equal-length, unequal byte strings differ.
+
+    No C counterpart: the emulator's instruction cache.
+    """
     last = len(old) - 1 - _first_difference(old[::-1], new[::-1])
     return _first_difference(old, new), last
 
@@ -213,6 +216,8 @@ def _first_difference(old, new):
 
     Halving with slice comparisons (memcmp in C): a few dozen of them over a
     region of any size, where a loop over its bytes would cost one step each.
+
+    No C counterpart: the emulator's instruction cache.
     """
     lo, hi = 0, len(old)  # old[:lo] == new[:lo]; they differ in [lo, hi)
     while hi - lo > 1:
