@@ -464,7 +464,10 @@ def inline_passes(k, enable):
     lookup = object()  # an address that depends on the record's ip
 
     def addr_new(flags):
-        """ftrace_get_addr_new() for these flags (None: it would warn)."""
+        """ftrace_get_addr_new() for these flags (None: it would warn).
+
+        linux-3.17.0+seed/kernel/trace/ftrace.c:1948
+        """
         if not flags & FTRACE_FL_TRAMP:
             return regs_caller if flags & FTRACE_FL_REGS else caller
         if new and new[0][0] is None and new[0][1] is None:
@@ -472,7 +475,10 @@ def inline_passes(k, enable):
         return lookup
 
     def tramp_new(ip):
-        """ftrace_find_tramp_ops_new()'s trampoline for ip (None: it would warn)."""
+        """ftrace_find_tramp_ops_new()'s trampoline for ip (None: it would warn).
+
+        linux-3.17.0+seed/kernel/trace/ftrace.c:1925
+        """
         for filter_ips, notrace_ips, tramp in new:
             if (filter_ips is None or ip in filter_ips) and (
                 notrace_ips is None or ip not in notrace_ips
