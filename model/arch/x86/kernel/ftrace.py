@@ -537,10 +537,27 @@ def inline_passes(k, enable):
             moved.clear()
             left_flags.clear()
 
+    def start_pass():
+        """The records the pass walks, and shared()'s answer for them."""
+        recs = list(k.ftrace_rec_iter_start())
+        return recs, shared(recs) if recs else None
+
+    def own_step(step, report, rec):
+        """The pass's own step for a record the inline one does not cover, after the
+        writes before it; on failure ftrace_replace_code()'s report (truthy)."""
+        write_out()
+        ret = step(rec, enable)
+        if ret:
+            k.replace_code_failed(report, count, ret, rec)
+        return ret
+
+    def end_pass():
+        write_out()
+        k.run_sync()
+
     # pass 1: add_breakpoints()
     count = 0
-    recs = list(k.ftrace_rec_iter_start())
-    together = shared(recs) if recs else None
+    recs, together = start_pass()
     if together is not None:
         flags, ips = together
         ret, addr, old = plans1.get(flags) or plan1(flags)
@@ -586,18 +603,13 @@ def inline_passes(k, enable):
                     datas.append(BREAKPOINT_INSTRUCTION)
                     count += 1
                     continue
-        write_out()
-        ret = k.add_breakpoints(rec, enable)
-        if ret:
-            k.replace_code_failed("adding breakpoints", count, ret, rec)
+        if own_step(k.add_breakpoints, "adding breakpoints", rec):
             return
         count += 1
-    write_out()
-    k.run_sync()
+    end_pass()
 
     # pass 2: add_update()
-    recs = list(k.ftrace_rec_iter_start())
-    together = shared(recs) if recs else None
+    recs, together = start_pass()
     if together is not None:
         flags, ips = together
         ret, addr = plans2.get(flags) or plan2(flags)
@@ -627,17 +639,12 @@ def inline_passes(k, enable):
                 else:  # the call's 4 bytes after its opcode
                     datas.append(rel32((addr - ip - MCOUNT_INSN_SIZE) & 0xFFFFFFFF))
                 continue
-        write_out()
-        ret = k.add_update(rec, enable)
-        if ret:
-            k.replace_code_failed("updating code", count, ret, rec)
+        if own_step(k.add_update, "updating code", rec):
             return
-    write_out()
-    k.run_sync()
+    end_pass()
 
     # pass 3: finish_update()
-    recs = list(k.ftrace_rec_iter_start())
-    together = shared(recs) if recs else None
+    recs, together = start_pass()
     if together is not None:
         flags, ips = together
         ret, left, addr, head = plans3.get(flags) or plan3(flags)
@@ -667,13 +674,9 @@ def inline_passes(k, enable):
                 addrs.append(ip)
                 datas.append(head)
                 continue
-        write_out()
-        ret = k.finish_update(rec, enable)
-        if ret:
-            k.replace_code_failed("removing breakpoints", count, ret, rec)
+        if own_step(k.finish_update, "removing breakpoints", rec):
             return
-    write_out()
-    k.run_sync()
+    end_pass()
 
 
 def ftrace_modify_code(k, ip, old_code, new_code):
