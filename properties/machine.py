@@ -284,10 +284,8 @@ class FtraceMachine(RuleBasedStateMachine):
             return
         image = emu.image
         routines = range(image.base, image.base + len(image.code))
-        if len(written) < len(routines):  # ask each write, not each of the routines' bytes
-            rewired = any(map(routines.__contains__, written))
-        else:
-            rewired = not written.isdisjoint(routines)
+        # each write asked (a step's writes, not the routines' bytes, set the cost)
+        rewired = any(map(routines.__contains__, written))
         if emu.sym["function_trace_op"] in written or rewired:
             self.touched |= self.identities_of(self.k.rec_watch.live)
         at = self.exp.at
