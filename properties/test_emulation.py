@@ -17,6 +17,8 @@ from model.arch.x86.emu import (
     MODULES_VADDR,
     PAGE_SIZE,
     PARENT_BASE,
+    TEXT_BASE,
+    TEXT_SIZE,
     Emu,
     EmulationFault,
     _differing_span,
@@ -29,7 +31,7 @@ from model.include.linux.ftrace import (
     FTRACE_OPS_FL_SAVE_REGS,
     FTRACE_UPDATE_IGNORE,
 )
-from properties.x86_checks import check_returned_intact
+from properties.x86_checks import call_aims, call_target, check_returned_intact
 from properties.x86_kernel import StandInKernel, StandInRecord
 from properties.x86_rig import Rig, call_params, rig
 
@@ -389,6 +391,43 @@ def test_differing_span_is_the_first_and_last_changed_byte(old, data):
         new[i] ^= data.draw(st.integers(1, 255))
     changed = [i for i in range(len(old)) if old[i] != new[i]]
     assert _differing_span(old, bytes(new)) == (changed[0], changed[-1])
+
+
+@FAST
+@given(st.lists(st.sampled_from(["kernel", "module", "edge"]), max_size=12), st.data())
+def test_read_each_reads_as_a_read_of_each(places, data):
+    """read_each() (the checks' bulk read of call sites) gives what read() gives at
+    each address: kernel text in one pass, module text or text's last bytes each."""
+    k = StandInKernel()
+    emu = k.emu
+    module = k.module_alloc(PAGE_SIZE)
+    emu.write_text(module, bytes(range(1, 65)))
+    sites = [emu.place_function(emu._next_function, f"f{i}") for i in range(4)]
+    span = {
+        "kernel": st.sampled_from(sites),
+        "module": st.integers(module, module + 59),
+        "edge": st.just(TEXT_BASE + TEXT_SIZE - 5),
+    }
+    addrs = [data.draw(span[place]) for place in places]
+    assert emu.read_each(addrs, 5) == [emu.read(addr, 5) for addr in addrs]
+
+
+@FAST
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 2**64 - 1),
+            st.binary(min_size=4, max_size=4),
+            st.sampled_from([0xE8, 0xE9, 0x0F, 0xCC]),
+        )
+    )
+)
+def test_call_aims_decode_as_call_target(sites):
+    """call_aims() (every visited site at once) agrees with call_target() site by site."""
+    ips = [ip for ip, _, _ in sites]
+    codes = [bytes([op]) + rest for _, rest, op in sites]
+    want = [call_target(ip, code) if code[0] == 0xE8 else code for ip, code in zip(ips, codes)]
+    assert call_aims(ips, codes) == want
 
 
 def test_text_written_back_before_a_run_keeps_its_translation():
