@@ -426,7 +426,8 @@ def test_call_aims_decode_as_call_target(sites):
     """call_aims() (every visited site at once) agrees with call_target() site by site."""
     ips = [ip for ip, _, _ in sites]
     codes = [bytes([op]) + rest for _, rest, op in sites]
-    want = [call_target(ip, code) if code[0] == 0xE8 else code for ip, code in zip(ips, codes)]
+    pairs = zip(ips, codes, strict=True)
+    want = [call_target(ip, code) if code[0] == 0xE8 else code for ip, code in pairs]
     assert call_aims(ips, codes) == want
 
 

@@ -4,7 +4,9 @@ ftrace_replace_code() runs its three passes inline (no call per record)
 while every function a pass calls for a record is the model's own; a
 variant that replaces one of them gets the passes function by function.
 (Likewise __ftrace_hash_rec_update() counts an ops with a trampoline into
-every record at once when none had a count, and one by one otherwise.)
+every record at once when none had a count, and one by one otherwise; and
+ftrace_save_ops_tramp_hash() adds its records to the tramp hash at once
+when none warns.)
 Both ways are run here over the golden programs, on the kernels that fail
 them and on fixed: unicorn's text, the copy of text, every record's flags,
 the addresses written and the kernel log are compared at every run_sync()
@@ -36,7 +38,17 @@ def hash_rec_candidates(k, hash, all_):
     return iter(core_ftrace.hash_rec_candidates(k, hash, all_))
 
 
-ONE_BY_ONE = {"add_update": add_update, "hash_rec_candidates": hash_rec_candidates}
+def ftrace_ops_test(k, ops, ip, regs):
+    """ftrace_ops_test() as the model has it, but not the model's own: the tramp
+    hash is saved record by record."""
+    return core_ftrace.ftrace_ops_test(k, ops, ip, regs)
+
+
+ONE_BY_ONE = {
+    "add_update": add_update,
+    "ftrace_ops_test": ftrace_ops_test,
+    "hash_rec_candidates": hash_rec_candidates,
+}
 
 
 def state(k, written=True):
@@ -49,7 +61,13 @@ def state(k, written=True):
         [(rec.ip, rec.flags) for rec in k.do_for_each_ftrace_rec()],
         sorted(emu.written) if written else None,
         list(k.warnings),
+        [(op.name, op.trampolines, tramp_ips(op)) for op in k.do_for_each_ftrace_op()],
     )
+
+
+def tramp_ips(ops):
+    """The ips in ops' tramp hash, sorted (None: it has none)."""
+    return sorted(ops.tramp_hash.ips) if ops.tramp_hash else None
 
 
 def state_at_each_sync(kernel, steps, overrides=None):
@@ -87,6 +105,19 @@ def test_inline_passes_show_what_the_passes_show(fix, fixed):
     one_by_one = state_at_each_sync(kernel, steps, ONE_BY_ONE)
     assert len(inline) > 3
     assert inline == one_by_one
+
+
+def test_a_wrong_tramp_hash_is_seen(monkeypatch):
+    """The comparison fails for a tramp hash saved at once that misses a record."""
+    _, steps, _ = read_golden("tramp-loop")
+    own = core_ftrace.ops_tramp_ips
+
+    def one_short(k, ops):
+        ips = own(k, ops)
+        return ips and set(sorted(ips)[1:])
+
+    monkeypatch.setattr(core_ftrace, "ops_tramp_ips", one_short)
+    assert state_at_each_sync("fixed", steps) != state_at_each_sync("fixed", steps, ONE_BY_ONE)
 
 
 def test_a_wrong_inline_write_is_seen(monkeypatch):

@@ -55,6 +55,7 @@ from model.include.linux.ftrace import (
     ftrace_rec_count,
     store_flags_unwatched,
 )
+from model.vmlinux import runs_own
 
 EINVAL = 22
 EBUSY = 16
@@ -1108,9 +1109,12 @@ def ftrace_save_ops_tramp_hash(k, ops):
     """
     ops.tramp_hash = ftrace_hash()
     ips = ops.tramp_hash.ips
+    alone = ops_tramp_ips(k, ops)
+    # no record warns: the loop's adds, all at once (a set has no order)
+    recs = k.tramp_en_records() if alone is None else ()
+    ips.update(alone or ())
     ftrace_ops_test = k.ftrace_ops_test
-    cnt = 0
-    for rec in k.tramp_en_records():
+    for rec in recs:
         # A record back down to one ops after being shared is not on the
         # trampoline (no TRAMP_EN): only TRAMP_EN records are visited.
         if ftrace_ops_test(ops, rec.ip, rec):
@@ -1121,8 +1125,8 @@ def ftrace_save_ops_tramp_hash(k, ops):
                 f"{ops.name}: {rec.name} on its trampoline with count {ftrace_rec_count(rec)}",
             ):
                 return -1
-            cnt += 1
             ips.add(rec.ip)
+    cnt = len(ips)  # the C counts the adds: one per record, records have distinct ips
     if k.fixed(fixes.SYSCTL_CLEAR_EN) and not k.ftrace_enabled:
         # sysctl-clear-en adapted to the seed (3.18.30 has no tramp_hash):
         # disabled sites keep TRAMP but not TRAMP_EN; none calls a trampoline.
@@ -1133,6 +1137,34 @@ def ftrace_save_ops_tramp_hash(k, ops):
     ):
         k.pr_warn(f"{cnt} trampolines activated, {ops.trampolines} expected")
     return 0
+
+
+def ops_tramp_ips(k, ops):
+    """The ips of the TRAMP_EN records ``ops``' hashes admit, when each has a count
+    of 1; None when one has another count (the loop warns there) or the functions
+    the loop calls are not the model's own.
+
+    Not a C function: the loop of
+    ftrace_save_ops_tramp_hash() at linux-3.17.0+seed/kernel/trace/ftrace.c:2238,
+    when it warns for no record, as set operations on the hashes (DEVIATIONS.md).
+    Its ftrace_ops_test() gets the record as regs, so SAVE_REGS never refuses.
+    """
+    if not runs_own(k, ("ftrace_ops_test", "tramp_en_records")):
+        return None
+    recs = list(k.rec_watch.tramp_en)
+    ips = list(map(_ip_of, recs))
+    admitted = set(ips)
+    filter_hash, notrace_hash = ops.func_hash.filter_hash, ops.func_hash.notrace_hash
+    if filter_hash and filter_hash.ips:
+        admitted &= filter_hash.ips
+    if notrace_hash:
+        admitted -= notrace_hash.ips
+    if len(admitted) < len(recs):
+        recs = itertools.compress(recs, map(admitted.__contains__, ips))
+    counts = map(operator.and_, map(_flags_of, recs), itertools.repeat(REC_COUNT_MASK))
+    if set(counts) - {1}:
+        return None
+    return admitted
 
 
 def tramp_en_records(k):
