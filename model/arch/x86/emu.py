@@ -31,15 +31,18 @@ from keystone import KS_ARCH_X86, KS_MODE_64, KS_OPT_SYNTAX_ATT, Ks
 from unicorn import (
     UC_ARCH_X86,
     UC_HOOK_BLOCK,
+    UC_HOOK_TLB_FILL,
     UC_MODE_64,
     UC_PROT_ALL,
+    UC_PROT_READ,
+    UC_PROT_WRITE,
     UC_TLB_VIRTUAL,
     Uc,
     UcError,
 )
 from unicorn import x86_const as X
 from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TB_REMOVE_CACHE, UC_ERR_OK
-from unicorn.unicorn_py3.unicorn import HOOK_CODE_CFUNC, uc_hook_h, uclib
+from unicorn.unicorn_py3.unicorn import HOOK_CODE_CFUNC, HOOK_TLB_FILL_CFUNC, uc_hook_h, uclib
 
 from model.arch.x86.kernel import mcount_64
 from model.arch.x86.kernel.mcount_64 import branch_target
@@ -83,6 +86,8 @@ FUNCTION_SIZE = 0x20
 CALL_BOUND = 20000  # instructions per emu.call()
 _BOUND = ctypes.c_size_t(CALL_BOUND)
 _NO_TIMEOUT = ctypes.c_uint64(0)
+_UNTIL = ctypes.c_uint64(DATA_BASE + 1)  # emu_start's until: never reached (see Emu._run)
+_RET_AT = STACK_TOP - 8 - DIRECT_BASE  # a call's return address, in the direct map's memory
 NEST_BOUND = 8  # emu.call()s a callback may nest inside one another
 NEST_GAP = 0x800  # a nested call's stack starts this far below the caller's rsp
 REDIRECT_RAX = 0x5EED  # what the redirect landing returns
@@ -390,10 +395,15 @@ class Emu:
             uc.mem_map(base, size, UC_PROT_ALL)
         # the direct map (stack, kmalloc'd ops) in memory of our own, which unicorn runs
         # on: the hooks read the stack from it with no C call (one costs ~8,000
-        # instructions: unicorn walks its TLB); writes still go through unicorn
+        # instructions: unicorn walks its TLB); and the return address a call starts
+        # with is stored there the same way.  No code runs there: the kernel's direct
+        # map is not executable (PAGE_KERNEL has _PAGE_NX), nor is this one, so no
+        # translation of its bytes can go stale when they change behind unicorn's back
         direct = ctypes.create_string_buffer(DIRECT_SIZE)
         self._direct_view = memoryview(direct).cast("B")
-        uc.mem_map_ptr(DIRECT_BASE, DIRECT_SIZE, UC_PROT_ALL, ctypes.addressof(direct))
+        uc.mem_map_ptr(
+            DIRECT_BASE, DIRECT_SIZE, UC_PROT_READ | UC_PROT_WRITE, ctypes.addressof(direct)
+        )
         # what unicorn holds pointers to (that memory, the hooks' callbacks) lives
         # as long as the instance does, as the binding's own hook_add keeps its callbacks
         self._held = uc.held_for_emu = [direct]
@@ -410,7 +420,10 @@ class Emu:
         # no instruction can run on into a hooked entry, so one is entered only by a
         # branch, which starts a block (see _hook)
         code_end = self.image.base + len(self.image.code)
-        uc.mem_write(code_end, b"\xcc" * (PARENT_END - code_end))
+        uc.mem_write(code_end, b"\xcc" * (PARENT_BASE - code_end))
+        # hlt in the parent area: a call ends when the traced function returns there
+        # (see _run)
+        uc.mem_write(PARENT_BASE, b"\xf4" * (PARENT_END - PARENT_BASE))
         uc.mem_write(CFUNC_BASE, b"\xc3".ljust(0x10, b"\xcc") * len(CFUNCS))
         self._prologue, self._traced_body, redirect = _body(fentry)
         self.sym["ftrace_redirected"] = REDIRECT_BASE
@@ -421,6 +434,7 @@ class Emu:
         self._hook_error = None  # what a hook raised, raised again when the run stops
         self._hook(self._on_cfunc, CFUNC_BASE, CFUNC_BASE + 0x10 * len(CFUNCS))
         self._hook(self._on_callback, CALLBACK_BASE, CALLBACK_END)
+        self._fill_tlb()
         self._callbacks = {}
         self._functions = {}  # call site -> (function start, name)
         self._names = []  # sorted (address, name) for reports
@@ -909,16 +923,46 @@ class Emu:
             raise UcError(status)
         self._held.append(callback)
 
-    def _run(self, start, until):
-        """uc.emu_start(start, until, count=CALL_BOUND): UcError for a failed run, or
-        what a hook raised.
+    def _fill_tlb(self):
+        """Fill unicorn's TLB misses with every permission, not only the access's.
+
+        unicorn's own fill (UC_TLB_VIRTUAL) maps the page for the one access
+        that missed, so a page read after it was written (the stack: a push, a
+        pop) misses again, each miss costing ~800 instructions: ~12 a call.  The
+        same physical page, every permission, and the region's own permissions
+        still apply (a fetch from the direct map faults).
+
+        No C counterpart: the emulator's TLB.
+        """
+
+        def fill(_uch, addr, _access, entry, _data):
+            e = entry.contents
+            e.paddr, e.perms = addr, UC_PROT_ALL
+            return True
+
+        callback = HOOK_TLB_FILL_CFUNC(fill)
+        handle = uc_hook_h()
+        status = uclib.uc_hook_add(
+            self._uch, ctypes.byref(handle), UC_HOOK_TLB_FILL, callback, None, 1, 0
+        )
+        if status != UC_ERR_OK:
+            raise UcError(status)
+        self._held.append(callback)
+
+    def _run(self, start):
+        """Run from ``start`` until a hlt or CALL_BOUND instructions: UcError for a
+        failed run, or what a hook raised.
+
+        A call ends at the parent area's hlt, not at emu_start's ``until``:
+        unicorn drops its translation of the code at ``until`` when a run ends,
+        so each call would translate it again (and a new translation makes
+        unicorn mark the page's TLB entries: ~20,000 instructions a call).  The
+        ``until`` given is in data, where no code runs.
 
         No C counterpart: runs the CPU, with unicorn's C function called directly.
         """
         self._hook_error = None
-        status = _emu_start(
-            self._uch, ctypes.c_uint64(start), ctypes.c_uint64(until), _NO_TIMEOUT, _BOUND
-        )
+        status = _emu_start(self._uch, ctypes.c_uint64(start), _UNTIL, _NO_TIMEOUT, _BOUND)
         if status != UC_ERR_OK:
             raise UcError(status)
         if self._hook_error is not None:
@@ -928,8 +972,9 @@ class Emu:
         """Call the traced function whose call site is ``ip`` from ``parent_ip``.
 
         Runs until the function returns to ``parent_ip`` (an address in the
-        parent area) or CALL_BOUND instructions; a fault, an invalid
-        instruction or the bound raises EmulationFault.
+        parent area, where the hlt there stops the run) or CALL_BOUND
+        instructions; a fault, an invalid instruction, the bound or a return
+        elsewhere raises EmulationFault.
 
         No C counterpart: runs the CPU.
         """
@@ -944,7 +989,7 @@ class Emu:
         if self._stale:
             self.retranslate()
         rsp = STACK_TOP - 8
-        self._write_stack(rsp, parent_ip.to_bytes(8, "little"))
+        self._direct_view[_RET_AT : _RET_AT + 8] = parent_ip.to_bytes(8, "little")
         if args is _ARGS and flags == _FLAGS and not preserved:
             saved = _DEFAULT_SAVED
             self._default_entry.write()
@@ -954,7 +999,7 @@ class Emu:
         result = self._result = self._root = CallResult(saved_before=(*saved, rsp + 8))
         self._fault = None
         try:
-            self._run(start, parent_ip)
+            self._run(start)
         except UcError as e:
             raise self.fault(uc.reg_read(X.UC_X86_REG_RIP), str(e)) from None
         finally:
@@ -962,17 +1007,27 @@ class Emu:
             self._running.clear()
         if self._fault:
             raise self._fault
-        regs = self._exit.read()  # PRESERVED, rax, rip
-        if regs[8] != parent_ip:
-            raise self.fault(
-                regs[8], f"did not return to {parent_ip:#x} within {CALL_BOUND} instructions"
-            )
+        regs = self._exit.read()  # PRESERVED, rax, rip (past the hlt that stopped the run)
+        if regs[8] != parent_ip + 1:
+            raise self._not_returned(regs[8], parent_ip, "did not return")
         result.saved_after, result.rax = regs[:7], regs[7]
         return result
 
+    def _not_returned(self, pc, parent_ip, what):
+        """No C counterpart: the fault of a run that stopped at ``pc`` short of ``parent_ip``:
+        at another hlt of the parent area (returned elsewhere), or anywhere at the bound."""
+        if PARENT_BASE < pc <= PARENT_END:
+            return self.fault(pc - 1, f"{what} to {parent_ip:#x}: returned to {pc - 1:#x}")
+        return self.fault(pc, f"{what} to {parent_ip:#x} within {CALL_BOUND} instructions")
+
     def _write_stack(self, addr, data):
-        """No C counterpart: a store to the stack, one C call (unicorn's mem_write makes
-        a ctypes buffer per call)."""
+        """No C counterpart: a store to the stack: in the direct map, into the memory
+        unicorn runs on (no code runs there: no translation to drop); elsewhere, one
+        C call (unicorn's mem_write makes a ctypes buffer per call)."""
+        lo = addr - DIRECT_BASE
+        if 0 <= lo <= DIRECT_SIZE - len(data):
+            self._direct_view[lo : lo + len(data)] = data
+            return
         status = _mem_write(self._uch, ctypes.c_uint64(addr), data, ctypes.c_size_t(len(data)))
         if status != UC_ERR_OK:
             raise UcError(status)
@@ -1005,12 +1060,12 @@ class Emu:
         self._entry.write((*args, *_SCRATCH, flags, rsp, *saved))
         result = self._result = CallResult(saved_before=(*saved, rsp + 8))
         try:
-            self._run(start, parent_ip)
+            self._run(start)
             if self._fault:
                 raise self._fault
             *after, rax, pc = self._exit.read()
-            if pc != parent_ip:
-                raise self.fault(pc, f"nested call did not return to {parent_ip:#x}")
+            if pc != parent_ip + 1:
+                raise self._not_returned(pc, parent_ip, "nested call did not return")
         except UcError as e:
             raise self.fault(uc.reg_read(X.UC_X86_REG_RIP), str(e)) from None
         finally:
