@@ -60,6 +60,7 @@ _mem_read = _RAW.uc_mem_read
 _mem_write = _RAW.uc_mem_write
 _emu_start = _RAW.uc_emu_start
 _emu_stop = _RAW.uc_emu_stop
+_ctl = _RAW.uc_ctl
 
 PAGE_SIZE = 0x1000
 TEXT_BASE = mcount_64.TEXT_BASE
@@ -84,9 +85,10 @@ STACK_LIMIT = DIRECT_BASE + DIRECT_SIZE - 0x10000  # kmalloc'd ops stay below th
 
 FUNCTION_SIZE = 0x20
 CALL_BOUND = 20000  # instructions per emu.call()
-_BOUND = ctypes.c_size_t(CALL_BOUND)
-_NO_TIMEOUT = ctypes.c_uint64(0)
-_UNTIL = ctypes.c_uint64(DATA_BASE + 1)  # emu_start's until: never reached (see Emu._run)
+# emu_start's arguments, made as ctypes passes them (see _handle)
+_BOUND = ctypes.c_size_t.from_param(CALL_BOUND)
+_NO_TIMEOUT = ctypes.c_uint64.from_param(0)
+_UNTIL = ctypes.c_uint64.from_param(DATA_BASE + 1)  # never reached (see Emu._run)
 _RET_AT = STACK_TOP - 8 - DIRECT_BASE  # a call's return address, in the direct map's memory
 NEST_BOUND = 8  # emu.call()s a callback may nest inside one another
 NEST_GAP = 0x800  # a nested call's stack starts this far below the caller's rsp
@@ -109,6 +111,7 @@ OPS_FUNCS = ("ftrace_ops_control_func", "ftrace_ops_recurs_func")
 
 PT_REGS = "r15 r14 r13 r12 bp bx r11 r10 r9 r8 ax cx dx si di orig_ax ip cs flags sp ss".split()
 PT_REGS_SIZE = 21 * 8
+_U64 = struct.Struct("<Q")
 PRESERVED = {
     "rbx": X.UC_X86_REG_RBX,
     "rbp": X.UC_X86_REG_RBP,
@@ -171,6 +174,7 @@ _REDIRECT_BODY = {
 # directly, because the Python wrapper costs ~14 us and every text write makes one.
 _REMOVE_CACHE = (UC_CTL_IO_WRITE << 30) | (2 << 26) | UC_CTL_TB_REMOVE_CACHE
 _READ_BUFFER = 0x1000
+_SHORT_SPAN = 64  # bytes: _differing_span's one-number case
 
 
 def _keystone(text):
@@ -210,8 +214,14 @@ def _body(fentry):
 def _differing_span(old, new):
     """(first, last) offsets where two equal-length, unequal byte strings differ.
 
+    A short span (a site's few bytes) as one number: its lowest and highest
+    set bits of old XOR new are the bytes that changed first and last.
+
     No C counterpart: the emulator's instruction cache.
     """
+    if len(old) <= _SHORT_SPAN:
+        x = int.from_bytes(old, "little") ^ int.from_bytes(new, "little")
+        return ((x & -x).bit_length() - 1) >> 3, (x.bit_length() - 1) >> 3
     last = len(old) - 1 - _first_difference(old[::-1], new[::-1])
     return _first_difference(old, new), last
 
@@ -234,6 +244,18 @@ def _first_difference(old, new):
     return lo
 
 
+def _handle(uc):
+    """The instance's uc_engine pointer as ctypes passes an argument, made once.
+
+    ctypes passes an argument it made with from_param() or byref() as it is,
+    where a ctypes object (the binding's c_void_p handle, a c_uint64) costs
+    a conversion object per call.
+
+    No C counterpart: the emulator's calls into unicorn.
+    """
+    return ctypes.c_void_p.from_param(uc._uch.value)
+
+
 class RegBlock:
     """Read or write a fixed set of registers in one C call.
 
@@ -245,12 +267,13 @@ class RegBlock:
 
     def __init__(self, uc, regs, values=None):
         n = len(regs)
-        self._uch, self._n = uc._uch, n  # a Python int: ctypes passes it as a C int
-        self._regs = (ctypes.c_int * n)(*regs)
+        self._n = n  # a Python int: ctypes passes it as a C int
+        self._uch = _handle(uc)
         self._vals = (ctypes.c_uint64 * n)(*(values or ()))
         self._layout = struct.Struct(f"<{n}Q")  # the values, packed as the C array holds them
         base = ctypes.addressof(self._vals)
-        self._ptrs = (ctypes.c_void_p * n)(*(base + 8 * i for i in range(n)))
+        self._regs = ctypes.byref((ctypes.c_int * n)(*regs))  # each keeps its array
+        self._ptrs = ctypes.byref((ctypes.c_void_p * n)(*(base + 8 * i for i in range(n))))
 
     def read(self):
         """No C counterpart: one batch read of the block's registers, as a tuple."""
@@ -390,6 +413,7 @@ class Emu:
         self.fentry = fentry
         self.uc = uc = Uc(UC_ARCH_X86, UC_MODE_64)
         self._uch = uc._uch
+        self._uch_arg = _handle(uc)
         uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
         for base, size in ((TEXT_BASE, TEXT_SIZE), (DATA_BASE, DATA_SIZE)):
             uc.mem_map(base, size, UC_PROT_ALL)
@@ -399,7 +423,8 @@ class Emu:
         # with is stored there the same way.  No code runs there: the kernel's direct
         # map is not executable (PAGE_KERNEL has _PAGE_NX), nor is this one, so no
         # translation of its bytes can go stale when they change behind unicorn's back
-        direct = ctypes.create_string_buffer(DIRECT_SIZE)
+        # (a slice of the ctypes buffer is bytes, made in one step)
+        self._direct = direct = ctypes.create_string_buffer(DIRECT_SIZE)
         self._direct_view = memoryview(direct).cast("B")
         uc.mem_map_ptr(
             DIRECT_BASE, DIRECT_SIZE, UC_PROT_READ | UC_PROT_WRITE, ctypes.addressof(direct)
@@ -437,6 +462,7 @@ class Emu:
         self._fill_tlb()
         self._callbacks = {}
         self._functions = {}  # call site -> (function start, name)
+        self._starts = {}  # call site -> its function's start, as emu_start takes it
         self._names = []  # sorted (address, name) for reports
         self._next_function = FUNCTIONS_BASE
         self._next_data = DATA_BASE + 0x100
@@ -563,7 +589,7 @@ class Emu:
         region = self._text_region(addr, len(data))
         if region is None:  # not text (a probe_kernel_write to the stack): not in written
             self.flush()
-            self.uc.mem_write(addr, bytes(data))  # UcError if unmapped, as before
+            self._store(addr, bytes(data))  # UcError if unmapped, as before
             self.drop_translations(addr, addr + len(data))
             return
         self.written.add(addr)
@@ -593,13 +619,13 @@ class Emu:
         lo, hi = self._kernel_lo, self._kernel_hi
         if lo < hi:
             self._kernel_lo, self._kernel_hi = TEXT_SIZE, 0
-            self.uc.mem_write(TEXT_BASE + lo, bytes(self._kernel_text[lo:hi]))
+            self._store(TEXT_BASE + lo, bytes(self._kernel_text[lo:hi]))
             self._note_stale(TEXT_BASE, lo, hi)
         if not self._dirty:
             return
         dirty, self._dirty = self._dirty, {}
         for base, (lo, hi) in sorted(dirty.items()):
-            self.uc.mem_write(base + lo, bytes(self._text[base][lo:hi]))
+            self._store(base + lo, bytes(self._text[base][lo:hi]))
             self._note_stale(base, lo, hi)
 
     def _note_stale(self, base, lo, hi):
@@ -645,8 +671,11 @@ class Emu:
 
         No C counterpart: the emulator's instruction cache.
         """
-        status = uclib.uc_ctl(
-            self._uch, _REMOVE_CACHE, ctypes.c_uint64(begin), ctypes.c_uint64(end)
+        status = _ctl(
+            self._uch_arg,
+            _REMOVE_CACHE,
+            ctypes.c_uint64.from_param(begin),
+            ctypes.c_uint64.from_param(end),
         )
         if status != UC_ERR_OK:
             raise UcError(status)
@@ -656,7 +685,7 @@ class Emu:
         if self._text_region(addr, len(data)) is not None:
             self.write_text(addr, data)
         else:
-            self.uc.mem_write(addr, bytes(data))
+            self._store(addr, bytes(data))
 
     def read_u64(self, addr):
         """No C counterpart: memory."""
@@ -808,6 +837,7 @@ class Emu:
         assert len(code) <= FUNCTION_SIZE
         self.write_text(addr, code.ljust(FUNCTION_SIZE, b"\xcc"))
         self._functions[ip] = (addr, name)
+        self._starts[ip] = ctypes.c_uint64.from_param(addr)
         self._name(addr, name)
         return ip
 
@@ -889,8 +919,8 @@ class Emu:
 
     # ---- running ------------------------------------------------------------
 
-    def _hook(self, handler, begin, end):
-        """Call ``handler(uc, addr)`` before each block that starts in [begin, end).
+    def _hook(self, entry, begin, end):
+        """Call ``entry(uch, addr, size, data)`` before each block that starts in [begin, end).
 
         A block hook, not a code hook: with the instruction bound's per-instruction
         hook, every code hook costs each instruction a test of its range (valgrind:
@@ -899,29 +929,25 @@ class Emu:
         branch, which starts a block: the hook sees every entry a code hook would.
 
         unicorn's hook_add wraps a callback in two Python calls of its own;
-        this one is a ctypes callback that calls the handler, and like
-        unicorn's wrapper stops the run on an exception, which _run raises.
+        this one is a ctypes callback of ``entry`` itself, which like
+        unicorn's wrapper stops the run on an exception (_caught), which _run raises.
 
         No C counterpart: the emulator's hooks.
         """
-        uc, uch = self.uc, self._uch
-
-        def entry(_uch, addr, _size, _data):
-            try:
-                handler(uc, addr)
-            except BaseException as e:  # raised by _run, as unicorn's wrapper does
-                if self._hook_error is None:
-                    self._hook_error = e
-                _emu_stop(uch)
-
         callback = HOOK_CODE_CFUNC(entry)
         handle = uc_hook_h()
         status = uclib.uc_hook_add(
-            uch, ctypes.byref(handle), UC_HOOK_BLOCK, callback, None, begin, end - 1
+            self._uch, ctypes.byref(handle), UC_HOOK_BLOCK, callback, None, begin, end - 1
         )
         if status != UC_ERR_OK:
             raise UcError(status)
         self._held.append(callback)
+
+    def _caught(self, e):
+        """No C counterpart: what a hook raised, kept for _run to raise, and the run stopped."""
+        if self._hook_error is None:
+            self._hook_error = e
+        _emu_stop(self._uch)
 
     def _fill_tlb(self):
         """Fill unicorn's TLB misses with every permission, not only the access's.
@@ -950,8 +976,8 @@ class Emu:
         self._held.append(callback)
 
     def _run(self, start):
-        """Run from ``start`` until a hlt or CALL_BOUND instructions: UcError for a
-        failed run, or what a hook raised.
+        """Run from ``start`` (a value of _starts) until a hlt or CALL_BOUND
+        instructions: UcError for a failed run, or what a hook raised.
 
         A call ends at the parent area's hlt, not at emu_start's ``until``:
         unicorn drops its translation of the code at ``until`` when a run ends,
@@ -962,7 +988,7 @@ class Emu:
         No C counterpart: runs the CPU, with unicorn's C function called directly.
         """
         self._hook_error = None
-        status = _emu_start(self._uch, ctypes.c_uint64(start), _UNTIL, _NO_TIMEOUT, _BOUND)
+        status = _emu_start(self._uch_arg, start, _UNTIL, _NO_TIMEOUT, _BOUND)
         if status != UC_ERR_OK:
             raise UcError(status)
         if self._hook_error is not None:
@@ -978,7 +1004,7 @@ class Emu:
 
         No C counterpart: runs the CPU.
         """
-        start, _ = self._functions[ip]
+        start = self._starts[ip]
         if not PARENT_BASE <= parent_ip < PARENT_END:
             raise ValueError(f"parent_ip {parent_ip:#x} is outside the parent area")
         uc = self.uc
@@ -996,7 +1022,7 @@ class Emu:
         else:
             saved = [preserved[n] for n in _SAVED] if preserved else _DEFAULT_SAVED
             self._entry.write((*args, *_SCRATCH, flags, rsp, *saved))
-        result = self._result = self._root = CallResult(saved_before=(*saved, rsp + 8))
+        result = self._result = self._root = CallResult((*saved, rsp + 8))
         self._fault = None
         try:
             self._run(start)
@@ -1028,7 +1054,12 @@ class Emu:
         if 0 <= lo <= DIRECT_SIZE - len(data):
             self._direct_view[lo : lo + len(data)] = data
             return
-        status = _mem_write(self._uch, ctypes.c_uint64(addr), data, ctypes.c_size_t(len(data)))
+        self._store(addr, data)
+
+    def _store(self, addr, data):
+        """No C counterpart: uc_mem_write of ``data`` (bytes), called directly: unicorn's
+        mem_write makes a ctypes buffer per call.  UcError if unmapped."""
+        status = _mem_write(self._uch_arg, ctypes.c_uint64.from_param(addr), data, len(data))
         if status != UC_ERR_OK:
             raise UcError(status)
 
@@ -1039,7 +1070,7 @@ class Emu:
         lo = addr - DIRECT_BASE
         if not 0 <= lo <= DIRECT_SIZE - size:
             return self.read(addr, size)
-        return self._direct_view[lo : lo + size].tobytes()
+        return self._direct[lo : lo + size]
 
     def _nested_call(self, ip, parent_ip, args, flags, preserved, outer):
         """No C counterpart: a call a callback makes while a call runs, below its stack.
@@ -1052,13 +1083,13 @@ class Emu:
             pc = uc.reg_read(X.UC_X86_REG_RIP)
             raise self.fault(pc, f"calls nested deeper than {NEST_BOUND}")
         context = uc.context_save()
-        start, _ = self._functions[ip]
+        start = self._starts[ip]
         rsp = (uc.reg_read(X.UC_X86_REG_RSP) - NEST_GAP) & ~0xF
         self._write_stack(rsp - 8, parent_ip.to_bytes(8, "little"))
         rsp -= 8
         saved = [preserved[n] for n in _SAVED] if preserved else _DEFAULT_SAVED
         self._entry.write((*args, *_SCRATCH, flags, rsp, *saved))
-        result = self._result = CallResult(saved_before=(*saved, rsp + 8))
+        result = self._result = CallResult((*saved, rsp + 8))
         try:
             self._run(start)
             if self._fault:
@@ -1085,11 +1116,12 @@ class Emu:
         """
         if regs and regs_bytes is None:
             regs_bytes = self.read(regs, PT_REGS_SIZE)
-        inv = Invocation(func, ip, parent_ip, op, regs, ret, regs_bytes or b"", via_list)
-        inv.reentered = func in self._running
-        if self._result is not None:
-            self._result.calls.append(inv)
-            if inv.reentered:
+        reentered = func in self._running
+        inv = Invocation(func, ip, parent_ip, op, regs, ret, regs_bytes or b"", via_list, reentered)
+        result = self._result
+        if result is not None:
+            result.calls.append(inv)
+            if reentered:
                 self._root.reentered.append(inv)
         cb = self._callbacks.get(func)
         if cb is not None and cb.on_call:
@@ -1118,22 +1150,33 @@ class Emu:
                 return None
         return self._invoke(func, ip, parent_ip, op, regs, 0, True)
 
-    def _on_callback(self, uc, addr):
-        """No C counterpart: the emulator's hook on a callback's entry."""
-        if addr not in self._callbacks:
-            return  # inside a slot: the int3 there faults
-        rdi, rsi, rdx, rcx, rsp = self._args.read()
-        if rcx == rsp + 8:  # the regs caller: pt_regs sit right above the return address
-            raw = self._read_stack(rsp, 8 + PT_REGS_SIZE)
-            ret, regs_bytes = int.from_bytes(raw[:8], "little"), raw[8:]
-        else:
-            ret, regs_bytes = int.from_bytes(self._read_stack(rsp, 8), "little"), None
-        self._invoke(addr, rdi, rsi, rdx, rcx, ret, False, regs_bytes)
-        self._clobber.write()  # a C callback may clobber these
+    def _on_callback(self, _uch, addr, _size, _data):
+        """No C counterpart: the emulator's hook on a callback's entry (see _hook)."""
+        try:
+            if addr not in self._callbacks:
+                return  # inside a slot: the int3 there faults
+            rdi, rsi, rdx, rcx, rsp = self._args.read()
+            lo = rsp - DIRECT_BASE
+            if rcx == rsp + 8:  # the regs caller: pt_regs sit right above the return address
+                if 0 <= lo <= _RET_AT - PT_REGS_SIZE:  # on the stack, as the callers leave it
+                    ret = _U64.unpack_from(self._direct_view, lo)[0]
+                    regs_bytes = self._direct[lo + 8 : lo + 8 + PT_REGS_SIZE]
+                else:
+                    raw = self._read_stack(rsp, 8 + PT_REGS_SIZE)
+                    ret, regs_bytes = int.from_bytes(raw[:8], "little"), raw[8:]
+            else:
+                ret, regs_bytes = int.from_bytes(self._read_stack(rsp, 8), "little"), None
+            self._invoke(addr, rdi, rsi, rdx, rcx, ret, False, regs_bytes)
+            self._clobber.write()  # a C callback may clobber these
+        except BaseException as e:
+            self._caught(e)
 
-    def _on_cfunc(self, uc, addr):
+    def _on_cfunc(self, _uch, addr, _size, _data):
         """No C counterpart: the emulator's hook on a C function modelled in Python."""
-        self._cfunc[addr](uc)
+        try:
+            self._cfunc[addr](self.uc)
+        except BaseException as e:
+            self._caught(e)
 
     def _ftrace_ops_list_func(self, uc):
         """ftrace_ops_list_func(ip, parent_ip, op, regs): handed to the core's hook.
