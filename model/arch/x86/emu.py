@@ -21,6 +21,7 @@ tramp_hash 0x38, regex_lock 0x40 (0x20 bytes, left zero), trampoline 0x60.
 
 import bisect
 import ctypes
+import functools
 import itertools
 import operator
 import struct
@@ -134,6 +135,7 @@ _POISON = tuple(POISON + i for i in range(len(CLOBBERED)))
 _SCRATCH = tuple(SCRATCH.values())
 _SAVED = tuple(PRESERVED)[:-1]  # the callee-saved registers emu.call() sets (not rsp)
 _DEFAULT_SAVED = (0xB0B0B0B0, STACK_TOP, 0x1212, 0x1313, 0x1414, 0x1515)
+_DEFAULT_BEFORE = (*_DEFAULT_SAVED, STACK_TOP)  # and the parent's rsp around its call
 _ARGS = (1, 2, 3, 4, 5, 6)  # emu.call()'s default arguments and flags
 _FLAGS = 0x246
 # entry: the six arguments, rax, r10, r11, flags, rsp, then the preserved registers
@@ -266,19 +268,26 @@ class RegBlock:
     """
 
     def __init__(self, uc, regs, values=None):
-        n = len(regs)
-        self._n = n  # a Python int: ctypes passes it as a C int
-        self._uch = _handle(uc)
+        n = len(regs)  # a Python int: ctypes passes it as a C int
         self._vals = (ctypes.c_uint64 * n)(*(values or ()))
         self._layout = struct.Struct(f"<{n}Q")  # the values, packed as the C array holds them
         base = ctypes.addressof(self._vals)
-        self._regs = ctypes.byref((ctypes.c_int * n)(*regs))  # each keeps its array
-        self._ptrs = ctypes.byref((ctypes.c_void_p * n)(*(base + 8 * i for i in range(n))))
+        args = (
+            _handle(uc),
+            ctypes.byref((ctypes.c_int * n)(*regs)),  # each byref keeps its array
+            ctypes.byref((ctypes.c_void_p * n)(*(base + 8 * i for i in range(n)))),
+            n,
+        )
+        # the C calls and the unpacking as partials: a caller that calls them itself
+        # runs no Python frame of the block's (about 300 instructions each)
+        self.load = functools.partial(_reg_read_batch, *args)  # the registers into values()
+        self.store = functools.partial(_reg_write_batch, *args)  # values() into the registers
+        self.values = functools.partial(self._layout.unpack_from, self._vals)
 
     def read(self):
         """No C counterpart: one batch read of the block's registers, as a tuple."""
-        _reg_read_batch(self._uch, self._regs, self._ptrs, self._n)
-        return self._layout.unpack_from(self._vals)
+        self.load()
+        return self.values()
 
     def write(self, values=None):
         """Write unsigned 64-bit values (struct.error for others); without values,
@@ -288,7 +297,7 @@ class RegBlock:
         """
         if values is not None:
             self._layout.pack_into(self._vals, 0, *values)
-        _reg_write_batch(self._uch, self._regs, self._ptrs, self._n)
+        self.store()
 
 
 class EmulationFault(Exception):
@@ -1007,33 +1016,34 @@ class Emu:
         start = self._starts[ip]
         if not PARENT_BASE <= parent_ip < PARENT_END:
             raise ValueError(f"parent_ip {parent_ip:#x} is outside the parent area")
-        uc = self.uc
         outer = self._result
         if outer is not None:
             return self._nested_call(ip, parent_ip, args, flags, preserved, outer)
-        self.flush()
+        if self._kernel_lo < self._kernel_hi or self._dirty:  # else flush() has nothing to do
+            self.flush()
         if self._stale:
             self.retranslate()
-        rsp = STACK_TOP - 8
         self._direct_view[_RET_AT : _RET_AT + 8] = parent_ip.to_bytes(8, "little")
         if args is _ARGS and flags == _FLAGS and not preserved:
-            saved = _DEFAULT_SAVED
-            self._default_entry.write()
+            before = _DEFAULT_BEFORE
+            self._default_entry.store()
         else:
             saved = [preserved[n] for n in _SAVED] if preserved else _DEFAULT_SAVED
-            self._entry.write((*args, *_SCRATCH, flags, rsp, *saved))
-        result = self._result = self._root = CallResult((*saved, rsp + 8))
+            self._entry.write((*args, *_SCRATCH, flags, STACK_TOP - 8, *saved))
+            before = (*saved, STACK_TOP)
+        result = self._result = self._root = CallResult(before)
         self._fault = None
         try:
             self._run(start)
         except UcError as e:
-            raise self.fault(uc.reg_read(X.UC_X86_REG_RIP), str(e)) from None
+            raise self.fault(self.uc.reg_read(X.UC_X86_REG_RIP), str(e)) from None
         finally:
             self._result = self._root = None
             self._running.clear()
         if self._fault:
             raise self._fault
-        regs = self._exit.read()  # PRESERVED, rax, rip (past the hlt that stopped the run)
+        self._exit.load()
+        regs = self._exit.values()  # PRESERVED, rax, rip (past the hlt that stopped the run)
         if regs[8] != parent_ip + 1:
             raise self._not_returned(regs[8], parent_ip, "did not return")
         result.saved_after, result.rax = regs[:7], regs[7]
@@ -1155,7 +1165,8 @@ class Emu:
         try:
             if addr not in self._callbacks:
                 return  # inside a slot: the int3 there faults
-            rdi, rsi, rdx, rcx, rsp = self._args.read()
+            self._args.load()
+            rdi, rsi, rdx, rcx, rsp = self._args.values()
             lo = rsp - DIRECT_BASE
             if rcx == rsp + 8:  # the regs caller: pt_regs sit right above the return address
                 if 0 <= lo <= _RET_AT - PT_REGS_SIZE:  # on the stack, as the callers leave it
@@ -1167,7 +1178,7 @@ class Emu:
             else:
                 ret, regs_bytes = int.from_bytes(self._read_stack(rsp, 8), "little"), None
             self._invoke(addr, rdi, rsi, rdx, rcx, ret, False, regs_bytes)
-            self._clobber.write()  # a C callback may clobber these
+            self._clobber.store()  # a C callback may clobber these
         except BaseException as e:
             self._caught(e)
 
@@ -1189,7 +1200,7 @@ class Emu:
             self._result.list_calls.append((ip, parent_ip, regs))
         if self.list_func_hook:
             self.list_func_hook(ip, parent_ip, regs)
-        self._clobber.write()
+        self._clobber.store()
 
     def _ops_func(self, name):
         """No C counterpart: the hook of an ftrace_func_t the core runs in Python (OPS_FUNCS)."""
@@ -1199,7 +1210,7 @@ class Emu:
             fn = self.ops_func_hooks.get(name)
             if fn:
                 fn(ip, parent_ip, op, regs)
-            self._clobber.write()
+            self._clobber.store()
 
         return hook
 
@@ -1227,7 +1238,7 @@ class Emu:
             self._result.graph_calls.append(
                 GraphCall(parent, self_addr, frame_pointer, old, accepted)
             )
-        self._clobber.write()
+        self._clobber.store()
 
     def _ftrace_return_to_handler(self, uc):
         """ftrace_return_to_handler(frame_pointer): pop the return trace, return its address.
@@ -1251,7 +1262,7 @@ class Emu:
                 self._result.graph_warnings.append(
                     f"Bad frame pointer: expected {fp:#x}, received {frame_pointer:#x}"
                 )
-        self._clobber.write()
+        self._clobber.store()
         self._rax.write((ret,))
 
     # ---- reports ------------------------------------------------------------
