@@ -17,6 +17,7 @@ from model.arch.x86.emu import (
     MODULES_VADDR,
     PAGE_SIZE,
     PARENT_BASE,
+    STACK_LIMIT,
     TEXT_BASE,
     TEXT_SIZE,
     Emu,
@@ -154,6 +155,28 @@ def test_a_trampoline_that_loops_through_its_callback_is_a_fault():
     with pytest.raises(EmulationFault, match=f"within {CALL_BOUND} instructions"):
         emu.call(r.site)
     assert len(entries) > 100  # the hook saw every round until the bound
+
+
+def test_a_return_elsewhere_in_the_parent_area_is_a_fault():
+    """A run ends at any hlt of the parent area; only parent_ip's is a return."""
+    emu = Emu(fentry=True)
+    ip = emu.kernel_function("returns_past_its_parent")
+    emu.write_text(ip, b"\x48\x83\x04\x24\x01")  # addq $0x1, (%rsp): the return address
+    with pytest.raises(EmulationFault, match=f"returned to {PARENT_BASE + 6:#x}"):
+        emu.call(ip, PARENT_BASE + 5)
+
+
+def test_the_direct_map_is_not_executable():
+    """As the kernel's (PAGE_KERNEL is NX): the emulator writes the stack behind
+    unicorn's back, which would leave a translation of code run there stale."""
+    emu = Emu(fentry=True)
+    ip = emu.kernel_function("calls_into_the_direct_map")
+    target = STACK_LIMIT - 0x10
+    emu.write_data(target, b"\xc3")  # a ret: were it run, the call would return intact
+    # movabs $target, %rax; call *%rax; retq
+    emu.write_text(ip, b"\x48\xb8" + struct.pack("<Q", target) + b"\xff\xd0\xc3")
+    with pytest.raises(EmulationFault, match="UC_ERR_FETCH_PROT"):
+        emu.call(ip)
 
 
 def entered_without_a_branch(emu):

@@ -12,6 +12,16 @@ Emu.call calls unicorn's C functions directly (ctypes, no argument types),
 which skips the binding's Python wrappers; so the bare run is also timed that
 way, on its own instance: its ratio says how much of the difference is
 recording rather than the way the calls are made.
+
+Emu.call also runs unicorn more cheaply than emu_start(start, parent) does:
+it stops at the parent area's hlt (unicorn drops its translation of the code
+at emu_start's ``until`` after every run, and translates it again on the next),
+fills TLB misses with every permission (unicorn's own fill maps a page for one
+kind of access, so a stack pushed and popped misses again and again) and
+stores the return address in the stack's memory without a C call.  The two
+bare runs above are unicorn as its API is plainly used; a third bare run,
+without hooks or the instruction bound but run the way Emu.call runs it,
+says what the recording alone costs (ratio_as_emu).
 """
 
 import argparse
@@ -19,11 +29,11 @@ import ctypes
 import struct
 import time
 
-from unicorn import UC_ARCH_X86, UC_MODE_64, UC_PROT_ALL, UC_TLB_VIRTUAL, Uc
+from unicorn import UC_ARCH_X86, UC_HOOK_TLB_FILL, UC_MODE_64, UC_PROT_ALL, UC_TLB_VIRTUAL, Uc
 from unicorn import x86_const as X
 from unicorn.unicorn_py3.unicorn import uclib
 
-from model.arch.x86.emu import PARENT_BASE, STACK_TOP
+from model.arch.x86.emu import DATA_BASE, DIRECT_BASE, PARENT_BASE, STACK_TOP, RegBlock
 from properties.x86_rig import Rig
 
 
@@ -49,8 +59,9 @@ def per_call(fns, calls, batches=5):
 
 
 def measure(calls=3000, mcount=False):
-    """{recorded_us, bare_us, ratio, calls, build} for one traced call (median of 5
-    alternating batches each)."""
+    """{recorded_us, bare_us, ratio, bare_direct_us, ratio_direct, bare_as_emu_us,
+    ratio_as_emu, calls, build} for one traced call (median of 5 alternating
+    batches each)."""
     r = Rig(fentry=not mcount)
     ops = r.new_ops(True, dynamic=False, func=r.callbacks[0])
     r.k.arch_ftrace_update_trampoline(ops)
@@ -70,12 +81,18 @@ def measure(calls=3000, mcount=False):
         bare.emu_start(start, parent)
 
     raw_call = _raw_call(raw, start, parent, STACK_TOP - 8, ret)
-    for fn, uc in ((bare_call, bare), (raw_call, raw)):
+    as_emu, as_emu_call = _as_emu(emu.uc, start, parent)
+    # Emu.call's way stops past the hlt at parent
+    for fn, uc, stop in (
+        (bare_call, bare, parent),
+        (raw_call, raw, parent),
+        (as_emu_call, as_emu, parent + 1),
+    ):
         fn()
-        assert uc.reg_read(X.UC_X86_REG_RIP) == parent
+        assert uc.reg_read(X.UC_X86_REG_RIP) == stop
 
-    recorded, plain, direct = per_call(
-        [lambda: emu.call(r.site, parent), bare_call, raw_call], calls
+    recorded, plain, direct, like_emu = per_call(
+        [lambda: emu.call(r.site, parent), bare_call, raw_call, as_emu_call], calls
     )
     return {
         "build": "mcount" if mcount else "fentry",
@@ -85,6 +102,8 @@ def measure(calls=3000, mcount=False):
         "ratio": round(recorded / plain, 3),
         "bare_direct_us": round(direct, 2),
         "ratio_direct": round(recorded / direct, 3),
+        "bare_as_emu_us": round(like_emu, 2),
+        "ratio_as_emu": round(recorded / like_emu, 3),
     }
 
 
@@ -113,6 +132,47 @@ def _raw_call(uc, start, until, rsp, ret):
     return call
 
 
+def _as_emu(uc, start, parent):
+    """(instance, call): the bare call run as Emu.call runs it, without its hooks or
+    bound: a copy of ``uc``'s maps (the stack in memory of its own, not executable),
+    TLB misses filled with every permission, the return address stored in the
+    stack's memory, the run stopped by the parent area's hlt."""
+    bare = Uc(UC_ARCH_X86, UC_MODE_64)
+    bare.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
+    for begin, end, perms in uc.mem_regions():
+        size = end - begin + 1
+        if begin == DIRECT_BASE:
+            stack = ctypes.create_string_buffer(size)
+            bare.mem_map_ptr(begin, size, perms, ctypes.addressof(stack))
+        else:
+            bare.mem_map(begin, size, perms)
+        bare.mem_write(begin, bytes(uc.mem_read(begin, size)))
+    bare.held_for_bench = stack
+
+    def fill(_uc, addr, _access, entry, _data):
+        entry.paddr, entry.perms = addr, UC_PROT_ALL
+        return True
+
+    bare.hook_add(UC_HOOK_TLB_FILL, fill)
+    lib = ctypes.PyDLL(uclib._name)
+    uch = ctypes.c_void_p.from_param(bare._uch.value)
+    begin, until = ctypes.c_uint64.from_param(start), ctypes.c_uint64.from_param(DATA_BASE + 1)
+    none = ctypes.c_uint64.from_param(0)
+    rsp = RegBlock(bare, (X.UC_X86_REG_RSP,), (STACK_TOP - 8,))
+    view, at, ret = (
+        memoryview(stack).cast("B"),
+        STACK_TOP - 8 - DIRECT_BASE,
+        parent.to_bytes(8, "little"),
+    )
+
+    def call():
+        rsp.write()
+        view[at : at + 8] = ret
+        lib.uc_emu_start(uch, begin, until, none, none)
+
+    return bare, call
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=3000)
@@ -128,6 +188,10 @@ def main(argv=None):
     print(
         f"  bare, C calls made directly: {m['bare_direct_us']:4.1f} us "
         f"(ratio {m['ratio_direct']:.2f}x)"
+    )
+    print(
+        f"  bare, run as Emu.call runs it: {m['bare_as_emu_us']:4.1f} us "
+        f"(ratio {m['ratio_as_emu']:.2f}x)"
     )
 
 

@@ -75,6 +75,9 @@ def test_json_report_holds_measured_figures():
     assert emu["ratio_direct"] == pytest.approx(
         emu["recorded_us"] / emu["bare_direct_us"], rel=0.01
     )
+    assert emu["ratio_as_emu"] == pytest.approx(
+        emu["recorded_us"] / emu["bare_as_emu_us"], rel=0.01
+    )
     assert report["peak_rss_mib"] > 10
     assert set(report["targets"]) == set(bench.TARGETS)
     assert all(t["met"] in (True, False) for t in report["targets"].values())

@@ -21,6 +21,7 @@ tramp_hash 0x38, regex_lock 0x40 (0x20 bytes, left zero), trampoline 0x60.
 
 import bisect
 import ctypes
+import functools
 import itertools
 import operator
 import struct
@@ -31,15 +32,18 @@ from keystone import KS_ARCH_X86, KS_MODE_64, KS_OPT_SYNTAX_ATT, Ks
 from unicorn import (
     UC_ARCH_X86,
     UC_HOOK_BLOCK,
+    UC_HOOK_TLB_FILL,
     UC_MODE_64,
     UC_PROT_ALL,
+    UC_PROT_READ,
+    UC_PROT_WRITE,
     UC_TLB_VIRTUAL,
     Uc,
     UcError,
 )
 from unicorn import x86_const as X
 from unicorn.unicorn_const import UC_CTL_IO_WRITE, UC_CTL_TB_REMOVE_CACHE, UC_ERR_OK
-from unicorn.unicorn_py3.unicorn import HOOK_CODE_CFUNC, uc_hook_h, uclib
+from unicorn.unicorn_py3.unicorn import HOOK_CODE_CFUNC, HOOK_TLB_FILL_CFUNC, uc_hook_h, uclib
 
 from model.arch.x86.kernel import mcount_64
 from model.arch.x86.kernel.mcount_64 import branch_target
@@ -57,6 +61,7 @@ _mem_read = _RAW.uc_mem_read
 _mem_write = _RAW.uc_mem_write
 _emu_start = _RAW.uc_emu_start
 _emu_stop = _RAW.uc_emu_stop
+_ctl = _RAW.uc_ctl
 
 PAGE_SIZE = 0x1000
 TEXT_BASE = mcount_64.TEXT_BASE
@@ -81,8 +86,11 @@ STACK_LIMIT = DIRECT_BASE + DIRECT_SIZE - 0x10000  # kmalloc'd ops stay below th
 
 FUNCTION_SIZE = 0x20
 CALL_BOUND = 20000  # instructions per emu.call()
-_BOUND = ctypes.c_size_t(CALL_BOUND)
-_NO_TIMEOUT = ctypes.c_uint64(0)
+# emu_start's arguments, made as ctypes passes them (see _handle)
+_BOUND = ctypes.c_size_t.from_param(CALL_BOUND)
+_NO_TIMEOUT = ctypes.c_uint64.from_param(0)
+_UNTIL = ctypes.c_uint64.from_param(DATA_BASE + 1)  # never reached (see Emu._run)
+_RET_AT = STACK_TOP - 8 - DIRECT_BASE  # a call's return address, in the direct map's memory
 NEST_BOUND = 8  # emu.call()s a callback may nest inside one another
 NEST_GAP = 0x800  # a nested call's stack starts this far below the caller's rsp
 REDIRECT_RAX = 0x5EED  # what the redirect landing returns
@@ -104,6 +112,7 @@ OPS_FUNCS = ("ftrace_ops_control_func", "ftrace_ops_recurs_func")
 
 PT_REGS = "r15 r14 r13 r12 bp bx r11 r10 r9 r8 ax cx dx si di orig_ax ip cs flags sp ss".split()
 PT_REGS_SIZE = 21 * 8
+_U64 = struct.Struct("<Q")
 PRESERVED = {
     "rbx": X.UC_X86_REG_RBX,
     "rbp": X.UC_X86_REG_RBP,
@@ -126,6 +135,7 @@ _POISON = tuple(POISON + i for i in range(len(CLOBBERED)))
 _SCRATCH = tuple(SCRATCH.values())
 _SAVED = tuple(PRESERVED)[:-1]  # the callee-saved registers emu.call() sets (not rsp)
 _DEFAULT_SAVED = (0xB0B0B0B0, STACK_TOP, 0x1212, 0x1313, 0x1414, 0x1515)
+_DEFAULT_BEFORE = (*_DEFAULT_SAVED, STACK_TOP)  # and the parent's rsp around its call
 _ARGS = (1, 2, 3, 4, 5, 6)  # emu.call()'s default arguments and flags
 _FLAGS = 0x246
 # entry: the six arguments, rax, r10, r11, flags, rsp, then the preserved registers
@@ -166,6 +176,7 @@ _REDIRECT_BODY = {
 # directly, because the Python wrapper costs ~14 us and every text write makes one.
 _REMOVE_CACHE = (UC_CTL_IO_WRITE << 30) | (2 << 26) | UC_CTL_TB_REMOVE_CACHE
 _READ_BUFFER = 0x1000
+_SHORT_SPAN = 64  # bytes: _differing_span's one-number case
 
 
 def _keystone(text):
@@ -205,8 +216,14 @@ def _body(fentry):
 def _differing_span(old, new):
     """(first, last) offsets where two equal-length, unequal byte strings differ.
 
+    A short span (a site's few bytes) as one number: its lowest and highest
+    set bits of old XOR new are the bytes that changed first and last.
+
     No C counterpart: the emulator's instruction cache.
     """
+    if len(old) <= _SHORT_SPAN:
+        x = int.from_bytes(old, "little") ^ int.from_bytes(new, "little")
+        return ((x & -x).bit_length() - 1) >> 3, (x.bit_length() - 1) >> 3
     last = len(old) - 1 - _first_difference(old[::-1], new[::-1])
     return _first_difference(old, new), last
 
@@ -229,6 +246,18 @@ def _first_difference(old, new):
     return lo
 
 
+def _handle(uc):
+    """The instance's uc_engine pointer as ctypes passes an argument, made once.
+
+    ctypes passes an argument it made with from_param() or byref() as it is,
+    where a ctypes object (the binding's c_void_p handle, a c_uint64) costs
+    a conversion object per call.
+
+    No C counterpart: the emulator's calls into unicorn.
+    """
+    return ctypes.c_void_p.from_param(uc._uch.value)
+
+
 class RegBlock:
     """Read or write a fixed set of registers in one C call.
 
@@ -239,18 +268,26 @@ class RegBlock:
     """
 
     def __init__(self, uc, regs, values=None):
-        n = len(regs)
-        self._uch, self._n = uc._uch, n  # a Python int: ctypes passes it as a C int
-        self._regs = (ctypes.c_int * n)(*regs)
+        n = len(regs)  # a Python int: ctypes passes it as a C int
         self._vals = (ctypes.c_uint64 * n)(*(values or ()))
         self._layout = struct.Struct(f"<{n}Q")  # the values, packed as the C array holds them
         base = ctypes.addressof(self._vals)
-        self._ptrs = (ctypes.c_void_p * n)(*(base + 8 * i for i in range(n)))
+        args = (
+            _handle(uc),
+            ctypes.byref((ctypes.c_int * n)(*regs)),  # each byref keeps its array
+            ctypes.byref((ctypes.c_void_p * n)(*(base + 8 * i for i in range(n)))),
+            n,
+        )
+        # the C calls and the unpacking as partials: a caller that calls them itself
+        # runs no Python frame of the block's (about 300 instructions each)
+        self.load = functools.partial(_reg_read_batch, *args)  # the registers into values()
+        self.store = functools.partial(_reg_write_batch, *args)  # values() into the registers
+        self.values = functools.partial(self._layout.unpack_from, self._vals)
 
     def read(self):
         """No C counterpart: one batch read of the block's registers, as a tuple."""
-        _reg_read_batch(self._uch, self._regs, self._ptrs, self._n)
-        return self._layout.unpack_from(self._vals)
+        self.load()
+        return self.values()
 
     def write(self, values=None):
         """Write unsigned 64-bit values (struct.error for others); without values,
@@ -260,7 +297,7 @@ class RegBlock:
         """
         if values is not None:
             self._layout.pack_into(self._vals, 0, *values)
-        _reg_write_batch(self._uch, self._regs, self._ptrs, self._n)
+        self.store()
 
 
 class EmulationFault(Exception):
@@ -385,15 +422,22 @@ class Emu:
         self.fentry = fentry
         self.uc = uc = Uc(UC_ARCH_X86, UC_MODE_64)
         self._uch = uc._uch
+        self._uch_arg = _handle(uc)
         uc.ctl_set_tlb_mode(UC_TLB_VIRTUAL)
         for base, size in ((TEXT_BASE, TEXT_SIZE), (DATA_BASE, DATA_SIZE)):
             uc.mem_map(base, size, UC_PROT_ALL)
         # the direct map (stack, kmalloc'd ops) in memory of our own, which unicorn runs
         # on: the hooks read the stack from it with no C call (one costs ~8,000
-        # instructions: unicorn walks its TLB); writes still go through unicorn
-        direct = ctypes.create_string_buffer(DIRECT_SIZE)
+        # instructions: unicorn walks its TLB); and the return address a call starts
+        # with is stored there the same way.  No code runs there: the kernel's direct
+        # map is not executable (PAGE_KERNEL has _PAGE_NX), nor is this one, so no
+        # translation of its bytes can go stale when they change behind unicorn's back
+        # (a slice of the ctypes buffer is bytes, made in one step)
+        self._direct = direct = ctypes.create_string_buffer(DIRECT_SIZE)
         self._direct_view = memoryview(direct).cast("B")
-        uc.mem_map_ptr(DIRECT_BASE, DIRECT_SIZE, UC_PROT_ALL, ctypes.addressof(direct))
+        uc.mem_map_ptr(
+            DIRECT_BASE, DIRECT_SIZE, UC_PROT_READ | UC_PROT_WRITE, ctypes.addressof(direct)
+        )
         # what unicorn holds pointers to (that memory, the hooks' callbacks) lives
         # as long as the instance does, as the binding's own hook_add keeps its callbacks
         self._held = uc.held_for_emu = [direct]
@@ -410,7 +454,10 @@ class Emu:
         # no instruction can run on into a hooked entry, so one is entered only by a
         # branch, which starts a block (see _hook)
         code_end = self.image.base + len(self.image.code)
-        uc.mem_write(code_end, b"\xcc" * (PARENT_END - code_end))
+        uc.mem_write(code_end, b"\xcc" * (PARENT_BASE - code_end))
+        # hlt in the parent area: a call ends when the traced function returns there
+        # (see _run)
+        uc.mem_write(PARENT_BASE, b"\xf4" * (PARENT_END - PARENT_BASE))
         uc.mem_write(CFUNC_BASE, b"\xc3".ljust(0x10, b"\xcc") * len(CFUNCS))
         self._prologue, self._traced_body, redirect = _body(fentry)
         self.sym["ftrace_redirected"] = REDIRECT_BASE
@@ -421,8 +468,10 @@ class Emu:
         self._hook_error = None  # what a hook raised, raised again when the run stops
         self._hook(self._on_cfunc, CFUNC_BASE, CFUNC_BASE + 0x10 * len(CFUNCS))
         self._hook(self._on_callback, CALLBACK_BASE, CALLBACK_END)
+        self._fill_tlb()
         self._callbacks = {}
         self._functions = {}  # call site -> (function start, name)
+        self._starts = {}  # call site -> its function's start, as emu_start takes it
         self._names = []  # sorted (address, name) for reports
         self._next_function = FUNCTIONS_BASE
         self._next_data = DATA_BASE + 0x100
@@ -549,7 +598,7 @@ class Emu:
         region = self._text_region(addr, len(data))
         if region is None:  # not text (a probe_kernel_write to the stack): not in written
             self.flush()
-            self.uc.mem_write(addr, bytes(data))  # UcError if unmapped, as before
+            self._store(addr, bytes(data))  # UcError if unmapped, as before
             self.drop_translations(addr, addr + len(data))
             return
         self.written.add(addr)
@@ -579,13 +628,13 @@ class Emu:
         lo, hi = self._kernel_lo, self._kernel_hi
         if lo < hi:
             self._kernel_lo, self._kernel_hi = TEXT_SIZE, 0
-            self.uc.mem_write(TEXT_BASE + lo, bytes(self._kernel_text[lo:hi]))
+            self._store(TEXT_BASE + lo, bytes(self._kernel_text[lo:hi]))
             self._note_stale(TEXT_BASE, lo, hi)
         if not self._dirty:
             return
         dirty, self._dirty = self._dirty, {}
         for base, (lo, hi) in sorted(dirty.items()):
-            self.uc.mem_write(base + lo, bytes(self._text[base][lo:hi]))
+            self._store(base + lo, bytes(self._text[base][lo:hi]))
             self._note_stale(base, lo, hi)
 
     def _note_stale(self, base, lo, hi):
@@ -631,8 +680,11 @@ class Emu:
 
         No C counterpart: the emulator's instruction cache.
         """
-        status = uclib.uc_ctl(
-            self._uch, _REMOVE_CACHE, ctypes.c_uint64(begin), ctypes.c_uint64(end)
+        status = _ctl(
+            self._uch_arg,
+            _REMOVE_CACHE,
+            ctypes.c_uint64.from_param(begin),
+            ctypes.c_uint64.from_param(end),
         )
         if status != UC_ERR_OK:
             raise UcError(status)
@@ -642,7 +694,7 @@ class Emu:
         if self._text_region(addr, len(data)) is not None:
             self.write_text(addr, data)
         else:
-            self.uc.mem_write(addr, bytes(data))
+            self._store(addr, bytes(data))
 
     def read_u64(self, addr):
         """No C counterpart: memory."""
@@ -794,6 +846,7 @@ class Emu:
         assert len(code) <= FUNCTION_SIZE
         self.write_text(addr, code.ljust(FUNCTION_SIZE, b"\xcc"))
         self._functions[ip] = (addr, name)
+        self._starts[ip] = ctypes.c_uint64.from_param(addr)
         self._name(addr, name)
         return ip
 
@@ -875,8 +928,8 @@ class Emu:
 
     # ---- running ------------------------------------------------------------
 
-    def _hook(self, handler, begin, end):
-        """Call ``handler(uc, addr)`` before each block that starts in [begin, end).
+    def _hook(self, entry, begin, end):
+        """Call ``entry(uch, addr, size, data)`` before each block that starts in [begin, end).
 
         A block hook, not a code hook: with the instruction bound's per-instruction
         hook, every code hook costs each instruction a test of its range (valgrind:
@@ -885,40 +938,66 @@ class Emu:
         branch, which starts a block: the hook sees every entry a code hook would.
 
         unicorn's hook_add wraps a callback in two Python calls of its own;
-        this one is a ctypes callback that calls the handler, and like
-        unicorn's wrapper stops the run on an exception, which _run raises.
+        this one is a ctypes callback of ``entry`` itself, which like
+        unicorn's wrapper stops the run on an exception (_caught), which _run raises.
 
         No C counterpart: the emulator's hooks.
         """
-        uc, uch = self.uc, self._uch
-
-        def entry(_uch, addr, _size, _data):
-            try:
-                handler(uc, addr)
-            except BaseException as e:  # raised by _run, as unicorn's wrapper does
-                if self._hook_error is None:
-                    self._hook_error = e
-                _emu_stop(uch)
-
         callback = HOOK_CODE_CFUNC(entry)
         handle = uc_hook_h()
         status = uclib.uc_hook_add(
-            uch, ctypes.byref(handle), UC_HOOK_BLOCK, callback, None, begin, end - 1
+            self._uch, ctypes.byref(handle), UC_HOOK_BLOCK, callback, None, begin, end - 1
         )
         if status != UC_ERR_OK:
             raise UcError(status)
         self._held.append(callback)
 
-    def _run(self, start, until):
-        """uc.emu_start(start, until, count=CALL_BOUND): UcError for a failed run, or
-        what a hook raised.
+    def _caught(self, e):
+        """No C counterpart: what a hook raised, kept for _run to raise, and the run stopped."""
+        if self._hook_error is None:
+            self._hook_error = e
+        _emu_stop(self._uch)
+
+    def _fill_tlb(self):
+        """Fill unicorn's TLB misses with every permission, not only the access's.
+
+        unicorn's own fill (UC_TLB_VIRTUAL) maps the page for the one access
+        that missed, so a page read after it was written (the stack: a push, a
+        pop) misses again, each miss costing ~800 instructions: ~12 a call.  The
+        same physical page, every permission, and the region's own permissions
+        still apply (a fetch from the direct map faults).
+
+        No C counterpart: the emulator's TLB.
+        """
+
+        def fill(_uch, addr, _access, entry, _data):
+            e = entry.contents
+            e.paddr, e.perms = addr, UC_PROT_ALL
+            return True
+
+        callback = HOOK_TLB_FILL_CFUNC(fill)
+        handle = uc_hook_h()
+        status = uclib.uc_hook_add(
+            self._uch, ctypes.byref(handle), UC_HOOK_TLB_FILL, callback, None, 1, 0
+        )
+        if status != UC_ERR_OK:
+            raise UcError(status)
+        self._held.append(callback)
+
+    def _run(self, start):
+        """Run from ``start`` (a value of _starts) until a hlt or CALL_BOUND
+        instructions: UcError for a failed run, or what a hook raised.
+
+        A call ends at the parent area's hlt, not at emu_start's ``until``:
+        unicorn drops its translation of the code at ``until`` when a run ends,
+        so each call would translate it again (and a new translation makes
+        unicorn mark the page's TLB entries: ~20,000 instructions a call).  The
+        ``until`` given is in data, where no code runs.
 
         No C counterpart: runs the CPU, with unicorn's C function called directly.
         """
         self._hook_error = None
-        status = _emu_start(
-            self._uch, ctypes.c_uint64(start), ctypes.c_uint64(until), _NO_TIMEOUT, _BOUND
-        )
+        status = _emu_start(self._uch_arg, start, _UNTIL, _NO_TIMEOUT, _BOUND)
         if status != UC_ERR_OK:
             raise UcError(status)
         if self._hook_error is not None:
@@ -928,52 +1007,69 @@ class Emu:
         """Call the traced function whose call site is ``ip`` from ``parent_ip``.
 
         Runs until the function returns to ``parent_ip`` (an address in the
-        parent area) or CALL_BOUND instructions; a fault, an invalid
-        instruction or the bound raises EmulationFault.
+        parent area, where the hlt there stops the run) or CALL_BOUND
+        instructions; a fault, an invalid instruction, the bound or a return
+        elsewhere raises EmulationFault.
 
         No C counterpart: runs the CPU.
         """
-        start, _ = self._functions[ip]
+        start = self._starts[ip]
         if not PARENT_BASE <= parent_ip < PARENT_END:
             raise ValueError(f"parent_ip {parent_ip:#x} is outside the parent area")
-        uc = self.uc
         outer = self._result
         if outer is not None:
             return self._nested_call(ip, parent_ip, args, flags, preserved, outer)
-        self.flush()
+        if self._kernel_lo < self._kernel_hi or self._dirty:  # else flush() has nothing to do
+            self.flush()
         if self._stale:
             self.retranslate()
-        rsp = STACK_TOP - 8
-        self._write_stack(rsp, parent_ip.to_bytes(8, "little"))
+        self._direct_view[_RET_AT : _RET_AT + 8] = parent_ip.to_bytes(8, "little")
         if args is _ARGS and flags == _FLAGS and not preserved:
-            saved = _DEFAULT_SAVED
-            self._default_entry.write()
+            before = _DEFAULT_BEFORE
+            self._default_entry.store()
         else:
             saved = [preserved[n] for n in _SAVED] if preserved else _DEFAULT_SAVED
-            self._entry.write((*args, *_SCRATCH, flags, rsp, *saved))
-        result = self._result = self._root = CallResult(saved_before=(*saved, rsp + 8))
+            self._entry.write((*args, *_SCRATCH, flags, STACK_TOP - 8, *saved))
+            before = (*saved, STACK_TOP)
+        result = self._result = self._root = CallResult(before)
         self._fault = None
         try:
-            self._run(start, parent_ip)
+            self._run(start)
         except UcError as e:
-            raise self.fault(uc.reg_read(X.UC_X86_REG_RIP), str(e)) from None
+            raise self.fault(self.uc.reg_read(X.UC_X86_REG_RIP), str(e)) from None
         finally:
             self._result = self._root = None
             self._running.clear()
         if self._fault:
             raise self._fault
-        regs = self._exit.read()  # PRESERVED, rax, rip
-        if regs[8] != parent_ip:
-            raise self.fault(
-                regs[8], f"did not return to {parent_ip:#x} within {CALL_BOUND} instructions"
-            )
+        self._exit.load()
+        regs = self._exit.values()  # PRESERVED, rax, rip (past the hlt that stopped the run)
+        if regs[8] != parent_ip + 1:
+            raise self._not_returned(regs[8], parent_ip, "did not return")
         result.saved_after, result.rax = regs[:7], regs[7]
         return result
 
+    def _not_returned(self, pc, parent_ip, what):
+        """No C counterpart: the fault of a run that stopped at ``pc`` short of ``parent_ip``:
+        at another hlt of the parent area (returned elsewhere), or anywhere at the bound."""
+        if PARENT_BASE < pc <= PARENT_END:
+            return self.fault(pc - 1, f"{what} to {parent_ip:#x}: returned to {pc - 1:#x}")
+        return self.fault(pc, f"{what} to {parent_ip:#x} within {CALL_BOUND} instructions")
+
     def _write_stack(self, addr, data):
-        """No C counterpart: a store to the stack, one C call (unicorn's mem_write makes
-        a ctypes buffer per call)."""
-        status = _mem_write(self._uch, ctypes.c_uint64(addr), data, ctypes.c_size_t(len(data)))
+        """No C counterpart: a store to the stack: in the direct map, into the memory
+        unicorn runs on (no code runs there: no translation to drop); elsewhere, one
+        C call (unicorn's mem_write makes a ctypes buffer per call)."""
+        lo = addr - DIRECT_BASE
+        if 0 <= lo <= DIRECT_SIZE - len(data):
+            self._direct_view[lo : lo + len(data)] = data
+            return
+        self._store(addr, data)
+
+    def _store(self, addr, data):
+        """No C counterpart: uc_mem_write of ``data`` (bytes), called directly: unicorn's
+        mem_write makes a ctypes buffer per call.  UcError if unmapped."""
+        status = _mem_write(self._uch_arg, ctypes.c_uint64.from_param(addr), data, len(data))
         if status != UC_ERR_OK:
             raise UcError(status)
 
@@ -984,7 +1080,7 @@ class Emu:
         lo = addr - DIRECT_BASE
         if not 0 <= lo <= DIRECT_SIZE - size:
             return self.read(addr, size)
-        return self._direct_view[lo : lo + size].tobytes()
+        return self._direct[lo : lo + size]
 
     def _nested_call(self, ip, parent_ip, args, flags, preserved, outer):
         """No C counterpart: a call a callback makes while a call runs, below its stack.
@@ -997,20 +1093,20 @@ class Emu:
             pc = uc.reg_read(X.UC_X86_REG_RIP)
             raise self.fault(pc, f"calls nested deeper than {NEST_BOUND}")
         context = uc.context_save()
-        start, _ = self._functions[ip]
+        start = self._starts[ip]
         rsp = (uc.reg_read(X.UC_X86_REG_RSP) - NEST_GAP) & ~0xF
         self._write_stack(rsp - 8, parent_ip.to_bytes(8, "little"))
         rsp -= 8
         saved = [preserved[n] for n in _SAVED] if preserved else _DEFAULT_SAVED
         self._entry.write((*args, *_SCRATCH, flags, rsp, *saved))
-        result = self._result = CallResult(saved_before=(*saved, rsp + 8))
+        result = self._result = CallResult((*saved, rsp + 8))
         try:
-            self._run(start, parent_ip)
+            self._run(start)
             if self._fault:
                 raise self._fault
             *after, rax, pc = self._exit.read()
-            if pc != parent_ip:
-                raise self.fault(pc, f"nested call did not return to {parent_ip:#x}")
+            if pc != parent_ip + 1:
+                raise self._not_returned(pc, parent_ip, "nested call did not return")
         except UcError as e:
             raise self.fault(uc.reg_read(X.UC_X86_REG_RIP), str(e)) from None
         finally:
@@ -1030,11 +1126,12 @@ class Emu:
         """
         if regs and regs_bytes is None:
             regs_bytes = self.read(regs, PT_REGS_SIZE)
-        inv = Invocation(func, ip, parent_ip, op, regs, ret, regs_bytes or b"", via_list)
-        inv.reentered = func in self._running
-        if self._result is not None:
-            self._result.calls.append(inv)
-            if inv.reentered:
+        reentered = func in self._running
+        inv = Invocation(func, ip, parent_ip, op, regs, ret, regs_bytes or b"", via_list, reentered)
+        result = self._result
+        if result is not None:
+            result.calls.append(inv)
+            if reentered:
                 self._root.reentered.append(inv)
         cb = self._callbacks.get(func)
         if cb is not None and cb.on_call:
@@ -1063,22 +1160,34 @@ class Emu:
                 return None
         return self._invoke(func, ip, parent_ip, op, regs, 0, True)
 
-    def _on_callback(self, uc, addr):
-        """No C counterpart: the emulator's hook on a callback's entry."""
-        if addr not in self._callbacks:
-            return  # inside a slot: the int3 there faults
-        rdi, rsi, rdx, rcx, rsp = self._args.read()
-        if rcx == rsp + 8:  # the regs caller: pt_regs sit right above the return address
-            raw = self._read_stack(rsp, 8 + PT_REGS_SIZE)
-            ret, regs_bytes = int.from_bytes(raw[:8], "little"), raw[8:]
-        else:
-            ret, regs_bytes = int.from_bytes(self._read_stack(rsp, 8), "little"), None
-        self._invoke(addr, rdi, rsi, rdx, rcx, ret, False, regs_bytes)
-        self._clobber.write()  # a C callback may clobber these
+    def _on_callback(self, _uch, addr, _size, _data):
+        """No C counterpart: the emulator's hook on a callback's entry (see _hook)."""
+        try:
+            if addr not in self._callbacks:
+                return  # inside a slot: the int3 there faults
+            self._args.load()
+            rdi, rsi, rdx, rcx, rsp = self._args.values()
+            lo = rsp - DIRECT_BASE
+            if rcx == rsp + 8:  # the regs caller: pt_regs sit right above the return address
+                if 0 <= lo <= _RET_AT - PT_REGS_SIZE:  # on the stack, as the callers leave it
+                    ret = _U64.unpack_from(self._direct_view, lo)[0]
+                    regs_bytes = self._direct[lo + 8 : lo + 8 + PT_REGS_SIZE]
+                else:
+                    raw = self._read_stack(rsp, 8 + PT_REGS_SIZE)
+                    ret, regs_bytes = int.from_bytes(raw[:8], "little"), raw[8:]
+            else:
+                ret, regs_bytes = int.from_bytes(self._read_stack(rsp, 8), "little"), None
+            self._invoke(addr, rdi, rsi, rdx, rcx, ret, False, regs_bytes)
+            self._clobber.store()  # a C callback may clobber these
+        except BaseException as e:
+            self._caught(e)
 
-    def _on_cfunc(self, uc, addr):
+    def _on_cfunc(self, _uch, addr, _size, _data):
         """No C counterpart: the emulator's hook on a C function modelled in Python."""
-        self._cfunc[addr](uc)
+        try:
+            self._cfunc[addr](self.uc)
+        except BaseException as e:
+            self._caught(e)
 
     def _ftrace_ops_list_func(self, uc):
         """ftrace_ops_list_func(ip, parent_ip, op, regs): handed to the core's hook.
@@ -1091,7 +1200,7 @@ class Emu:
             self._result.list_calls.append((ip, parent_ip, regs))
         if self.list_func_hook:
             self.list_func_hook(ip, parent_ip, regs)
-        self._clobber.write()
+        self._clobber.store()
 
     def _ops_func(self, name):
         """No C counterpart: the hook of an ftrace_func_t the core runs in Python (OPS_FUNCS)."""
@@ -1101,7 +1210,7 @@ class Emu:
             fn = self.ops_func_hooks.get(name)
             if fn:
                 fn(ip, parent_ip, op, regs)
-            self._clobber.write()
+            self._clobber.store()
 
         return hook
 
@@ -1129,7 +1238,7 @@ class Emu:
             self._result.graph_calls.append(
                 GraphCall(parent, self_addr, frame_pointer, old, accepted)
             )
-        self._clobber.write()
+        self._clobber.store()
 
     def _ftrace_return_to_handler(self, uc):
         """ftrace_return_to_handler(frame_pointer): pop the return trace, return its address.
@@ -1153,7 +1262,7 @@ class Emu:
                 self._result.graph_warnings.append(
                     f"Bad frame pointer: expected {fp:#x}, received {frame_pointer:#x}"
                 )
-        self._clobber.write()
+        self._clobber.store()
         self._rax.write((ret,))
 
     # ---- reports ------------------------------------------------------------
