@@ -136,7 +136,7 @@ class NoopMachine(FtraceMachine):
         return not self.exp.users["perf"].active and self.perf_filtered
 
     def do_sysctl(self, value):
-        pass
+        self.exp.ftrace_enabled = bool(value)  # the sysctl rule draws the other value
 
     def do_perf(self, what):
         user = self.exp.users["perf"]
