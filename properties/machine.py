@@ -45,6 +45,7 @@ from model.kernel.trace.ftrace import FTRACE_ITER_FILTER, FTRACE_ITER_NOTRACE
 from properties import boot, selection
 from properties import strategies as S
 from properties.expectation import Expectation, User
+from properties.module_entries import ModuleEntries
 from properties.users import PATH_USERS, USERS, System
 from properties.x86_checks import call_aims, check_trampoline_bytes
 
@@ -86,9 +87,28 @@ RULE_WEIGHTS = {
 # beside a record on another ops' trampoline), and twice while open, so that
 # it closes sooner (an open event with no filter counts in every record, and
 # leaves none to a single user's trampoline).
+#
+# A set_ftrace_filter write twice as often while the graph tracer runs alone
+# with ftrace enabled (hash-ops-enabled: the write recounts graph_ops'
+# records and must patch their sites; with ftrace off, or another user
+# tracing at those sites, a site left stale does not show).  rmmod four times
+# as often while a trace array's filter or notrace names a loaded module's
+# function (mod-hash-zero: the entry stays, and the next module loads at the
+# freed text, where the unfixed kernel's hash still holds the old ips).
+# Measured on the full machine, examples to find on fixed-<id> (tramproof
+# bench's hunts, seeds 0-9), median / mean before -> after both weights:
+# mod-hash-zero 94.5 / 118 -> 43.5 / 66, hash-ops-enabled 53 / 52 -> 18 / 39,
+# but stale-tramp-hash 37 / 40 -> 82.5 / 123 (61 / 91 over seeds 0-19 with
+# the rmmod weight alone: a cost of the copies we have not explained).  Not
+# kept: the write three times as often (stale-tramp-hash 101.5 / 102),
+# insmod weighted while such an entry waits over freed text (mod-hash-zero
+# 24 / 42 over seeds 0-39, against 19 / 29 without), a filter write weighted
+# while a module is loaded (47 / 47).
 STATE_WEIGHTS = (
     ("perf_event", 4, "perf_filter_waits"),
     ("perf_event", 2, "perf_open"),
+    ("tracefs_filter", 2, "graph_alone"),
+    ("unload_module", 4, "module_entry_loaded"),
 )
 INVARIANTS = (
     "accounting",
@@ -183,6 +203,7 @@ class FtraceMachine(RuleBasedStateMachine):
         self.kprobes = set()  # functions with an armed kprobe
         self.probes = Counter()  # function -> traceon probes registered on it
         self.calling = {}  # user -> the function its callback calls
+        self.module_entries = ModuleEntries(functions)  # what rmmod's weight follows
 
     def boot(self, overrides, functions):
         """Boot the kernel and make the users and the expectation."""
@@ -486,6 +507,15 @@ class FtraceMachine(RuleBasedStateMachine):
         self.stop("graph")
         self.k.unregister_ftrace_graph()
 
+    def graph_alone(self):
+        """ftrace is enabled and the graph tracer is the only user running: a filter
+        write then changes what graph_ops alone traces."""
+        users = self.exp.users
+        graph = users["graph"]
+        if not (graph.active and self.exp.ftrace_enabled):
+            return False
+        return not any(u.active for u in users.values() if u is not graph)
+
     # ------------------------------------------------------------ rules: perf
 
     @rule(close=S.perf_closes)
@@ -505,6 +535,7 @@ class FtraceMachine(RuleBasedStateMachine):
         return not self.exp.users["perf"].active and bool(hashes.filter or hashes.notrace)
 
     def perf_open(self):
+        """perf's event is open."""
         return self.exp.users["perf"].active
 
     def do_perf(self, what):
@@ -617,6 +648,7 @@ class FtraceMachine(RuleBasedStateMachine):
         live = any(u.active and u.ops_name == "global_ops" for u in self.exp.users.values())
         before = self.admitted("global_ops") if live else set()
         found = self.exp.write_hash("global_ops", which, buf, trunc)
+        self.module_entries.write("global_ops", which, buf, trunc, self.live_modular)
         if live:
             self.touch(before ^ self.admitted("global_ops"))
         ret = self.tracefs_write("global_ops", buf, trunc, notrace)
@@ -699,6 +731,7 @@ class FtraceMachine(RuleBasedStateMachine):
         live = any(u.active and u.ops_name == ops for u in self.exp.users.values())
         before = self.admitted(ops) if live else set()
         accepted = self.exp.set_hash(ops, which, buf, reset)
+        self.module_entries.set(ops, which, buf, reset, self.live_modular)
         if live:
             self.touch(before ^ self.admitted(ops))
         ret = getattr(self.k, call)(self.ops_named(ops), buf, int(reset))
@@ -754,6 +787,11 @@ class FtraceMachine(RuleBasedStateMachine):
             self.reached("module loaded while tracing")
         return serial
 
+    def module_entry_loaded(self):
+        """A trace array's filter or notrace names a loaded module's function: its
+        rmmod leaves the entry behind."""
+        return self.module_entries.name_a_loaded_module()
+
     @rule(serial=consumes(modules))
     def unload_module(self, serial):
         if serial is not None:
@@ -765,6 +803,7 @@ class FtraceMachine(RuleBasedStateMachine):
         ips = {ip for ip in mod.ftrace_callsites}
         self.freed_ips |= ips
         gone = [(serial, f"mod{serial}_{f}") for f in S.MODULE_FUNCTIONS]
+        self.module_entries.unloaded([name for _, name in gone])
         for identity in gone:
             self.dead_names.add(identity[1])
             self.live_modular.discard(identity[1])

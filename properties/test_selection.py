@@ -7,13 +7,22 @@ counted; the same run with hypothesis's swarm left on is the broken variant.
 
 import statistics
 from collections import Counter
+from fnmatch import fnmatchcase
 
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, RuleStrategy, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    RuleStrategy,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
 
 from properties import machine, selection
+from properties import strategies as S
 from properties.machine import FtraceMachine
+from properties.module_entries import TRACE_ARRAYS, ModuleEntries
 from tramproof.bench import NoopMachine
 from tramproof.replay import take
 
@@ -179,7 +188,9 @@ def test_the_copies_of_a_rule_weighed_while_a_state_holds_need_that_state():
         for i in range(2, weight + 1):
             copy = rules[f"{name}_while_{condition}_{i}"]
             assert copy.arguments == rules[name].arguments
-            (holds,) = copy.preconditions
+            # the rule's own preconditions, then the state's
+            *own, holds = copy.preconditions
+            assert tuple(own) == rules[name].preconditions
             assert holds(Holds(True)) and not holds(Holds(False))
 
 
@@ -215,3 +226,134 @@ def test_the_full_machine_and_its_twin_see_perf_filter_wait_alike():
         finally:
             full.teardown()
         assert waits_after(NoopMachine(), state) == expected, state
+
+
+# ---------------------------------------------------------------- the twin draws alike
+
+
+def programs_drawn(machine_class, examples=30):
+    """Each example's do_ calls (name and arguments) in a derandomized run of
+    ``machine_class``: what the rules drew, whatever the machine then did."""
+    programs = []
+
+    class Recorded(machine_class):
+        def __init__(self):
+            super().__init__()
+            programs.append([])
+
+    def recorded(name):
+        def call(self, *args, **kwargs):
+            programs[-1].append((name, args, sorted(kwargs.items())))
+            return getattr(machine_class, name)(self, *args, **kwargs)
+
+        return call
+
+    for name in dir(machine_class):
+        if name.startswith("do_"):
+            setattr(Recorded, name, recorded(name))
+    run_state_machine_as_test(
+        Recorded, settings=settings(RUN, max_examples=examples, stateful_step_count=30)
+    )
+    return programs
+
+
+class EntriesForgotten(NoopMachine):
+    """A twin that keeps no module entries (the broken variant)."""
+
+    def __init__(self):
+        super().__init__()
+        self.module_entries.set = lambda *args: None
+
+
+def test_the_twin_draws_the_programs_the_full_machine_draws():
+    full = programs_drawn(FtraceMachine)
+    assert programs_drawn(NoopMachine) == full
+    assert programs_drawn(EntriesForgotten) != full
+    steps = [name for program in full for name, _, _ in program]
+    assert {"do_load_module", "do_unload_module", "do_tracefs_filter"} <= set(steps)
+
+
+# ---------------------------------------------------------------- module entries
+
+
+def module_entries_of(exp):
+    """(ops, which) -> the names of the loaded module functions a trace array's hash holds."""
+    named = {}
+    for ops in TRACE_ARRAYS:
+        for which in ("filter", "notrace"):
+            live = {e[1] for e in getattr(exp.hashes[ops], which) if type(e[0]) is int}
+            if live:
+                named[(ops, which)] = live
+    return named
+
+
+def entries_agree(entries_class):
+    """Per step of a derandomized run of the full machine, with ``entries_class``
+    keeping its module entries: whether they agree with the expectation's hashes,
+    and whether they name a loaded module's function."""
+    seen = Counter()
+
+    class Checked(FtraceMachine):
+        def __init__(self):
+            super().__init__()
+            self.module_entries = entries_class(self.functions)
+
+        @invariant()
+        def entries_agree(self):
+            kept = {k: v for k, v in self.module_entries.entries.items() if v}
+            seen[kept == module_entries_of(self.exp)] += 1
+            seen["a loaded module named"] += self.module_entry_loaded()
+
+    run_state_machine_as_test(
+        Checked, settings=settings(RUN, max_examples=30, stateful_step_count=30)
+    )
+    return seen
+
+
+class UnloadIgnored(ModuleEntries):
+    """Module entries that keep naming an unloaded module's functions (the broken variant)."""
+
+    def unloaded(self, names):
+        pass
+
+
+def test_module_entries_follow_the_expectations_hashes():
+    seen = entries_agree(ModuleEntries)
+    print(f"steps: {dict(seen)}")
+    assert seen[False] == 0 and seen[True] > 300 and seen["a loaded module named"] > 10
+    assert entries_agree(UnloadIgnored)[False] > 0
+
+
+def test_the_full_machine_and_its_twin_see_module_entries_alike():
+    mod0_a = ("insmod mod0", "echo 'mod0_a' >> set_ftrace_filter")
+    programs = {
+        mod0_a: True,
+        ("insmod mod0", "echo '*_a' > set_ftrace_notrace"): True,
+        ("insmod mod0", "ftrace_set_filter(instance, 'mod0_b', reset=0)"): True,
+        (*mod0_a, "rmmod mod0"): False,
+        # a stack_trace filter is not a trace array's: ftrace keeps it by address
+        ("insmod mod0", "ftrace_set_filter(stack_trace, 'mod0_b', reset=0)"): False,
+        (*mod0_a, "echo 'f1' > set_ftrace_filter"): False,
+        (*mod0_a, "ftrace_set_filter(global_ops, NULL, reset=1)"): False,
+        (*mod0_a, "echo '!mod0_a' >> set_ftrace_filter"): False,
+        (*mod0_a, "echo '!mod0_b' >> set_ftrace_filter"): True,
+        # a pattern that matches nothing is refused: the hash keeps its entry
+        (*mod0_a, "ftrace_set_filter(global_ops, 'mod1_*', reset=1)"): True,
+        (*mod0_a, "rmmod mod0", "insmod mod1"): False,
+    }
+    for state, expected in programs.items():
+        for m in (FtraceMachine(), NoopMachine()):
+            try:
+                for line in state:
+                    take(m, line)
+                assert m.module_entry_loaded() == expected, (type(m).__name__, state)
+            finally:
+                m.teardown()
+
+
+def test_module_entries_know_which_patterns_name_a_vmlinux_function():
+    # a pattern that names no live function is refused, so the glob's reading matters
+    names = S.vmlinux_names(64)
+    for pattern in [*S.GLOBS, "f0", "f63", "f64", "mod0_a", "fx"]:
+        named = any(fnmatchcase(name, pattern) for name in names)
+        assert ModuleEntries(64).in_vmlinux(pattern) == named, pattern

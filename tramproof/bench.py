@@ -42,6 +42,7 @@ from properties import selection
 from properties import strategies as S
 from properties.expectation import Expectation, User
 from properties.machine import OPS_USERS, FtraceMachine
+from properties.module_entries import ModuleEntries
 from properties.users import PATH_USERS, USERS
 from tramproof import bench_emulation
 from tramproof.hunt import HUNT
@@ -77,10 +78,11 @@ class NoopMachine(FtraceMachine):
     Keeps only what the preconditions and strategies read (which users are
     running, which modules are loaded, the names filters are drawn from, the
     functions with a kprobe or a function probe, the callbacks that call a
-    function, whether perf's filter has entries), so that it draws what the
-    full machine draws; it keeps no filters, so a draw that reads one (a '!'
-    edit) draws as on empty filters, and perf's filter counts as set by any
-    edit that adds a pattern (on the full machine, one that matches).
+    function, whether perf's filter has entries, the trace arrays' entries
+    for module functions), so that it draws what the full machine draws; it
+    keeps no other filter, so a draw that reads one (a '!' edit) draws as on
+    empty filters, and perf's filter counts as set by any edit that adds a
+    pattern (on the full machine, one that matches).
     """
 
     def __init__(self, kernel=None, overrides=None, functions=S.VMLINUX_FUNCTIONS):
@@ -105,6 +107,7 @@ class NoopMachine(FtraceMachine):
         self.dead_names = set()
         self.module_names = frozenset()
         self.live_modular = set()
+        self.module_entries = ModuleEntries(functions)
         self.steps = 0
         self.booted = None
 
@@ -127,6 +130,8 @@ class NoopMachine(FtraceMachine):
         self.exp.users["graph"].active = False
 
     def do_set_filter(self, ops, buf, reset, notrace):
+        which = "notrace" if notrace else "filter"
+        self.module_entries.set(ops, which, buf, reset, self.live_modular)
         if ops == "perf":
             # any pattern but a '!' one matches something (the twin's filters stay empty)
             adds = bool(buf) and not buf.startswith("!")
@@ -136,7 +141,7 @@ class NoopMachine(FtraceMachine):
         return not self.exp.users["perf"].active and self.perf_filtered
 
     def do_sysctl(self, value):
-        pass
+        self.exp.ftrace_enabled = bool(value)  # the sysctl rule draws the other value
 
     def do_perf(self, what):
         user = self.exp.users["perf"]
@@ -162,7 +167,8 @@ class NoopMachine(FtraceMachine):
         return sorted(self.probes)
 
     def do_tracefs_filter(self, buf, trunc, notrace):
-        pass
+        which = "notrace" if notrace else "filter"
+        self.module_entries.write("global_ops", which, buf, trunc, self.live_modular)
 
     def do_callback_calls(self, user, fname):
         if fname is None:
@@ -181,6 +187,7 @@ class NoopMachine(FtraceMachine):
         return serial
 
     def do_unload_module(self, serial):
+        self.module_entries.unloaded(self.loaded[serial])
         for f in self.loaded.pop(serial):
             self.dead_names.add(f)
             self.live_modular.discard(f)
