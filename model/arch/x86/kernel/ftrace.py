@@ -538,13 +538,21 @@ def inline_passes(k, enable):
             left_flags.clear()
 
     def start_pass():
-        """The records the pass walks, and shared()'s answer for them."""
+        """The records the pass walks, and shared()'s answer for them.
+
+        Not a C function: a pass's for_ftrace_rec_iter() in
+        ftrace_replace_code() at linux-3.17.0+seed/arch/x86/kernel/ftrace.c:539.
+        """
         recs = list(k.ftrace_rec_iter_start())
         return recs, shared(recs) if recs else None
 
     def own_step(step, report, rec):
         """The pass's own step for a record the inline one does not cover, after the
-        writes before it; on failure ftrace_replace_code()'s report (truthy)."""
+        writes before it; on failure ftrace_replace_code()'s report (truthy).
+
+        Not a C function: a pass's call of its step and its failure report in
+        ftrace_replace_code() at linux-3.17.0+seed/arch/x86/kernel/ftrace.c:539.
+        """
         write_out()
         ret = step(rec, enable)
         if ret:
