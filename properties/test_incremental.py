@@ -90,15 +90,15 @@ class TwinChecks(FtraceMachine):
         super().teardown()
 
 
-def _unmarked(name):
-    """FtraceMachine's invariant ``name`` as a plain method (hypothesis no longer runs it)."""
-    checked = getattr(FtraceMachine, name)
-    return lambda self: checked(self)
+def invariants_by_hand(cls):
+    """Make each of FtraceMachine's invariants a plain method of ``cls``: hypothesis
+    no longer runs them after a step, a method of the twin does."""
+    for name in INVARIANTS:
+        checked = getattr(FtraceMachine, name)
+        setattr(cls, name, lambda self, checked=checked: checked(self))
 
 
-# the invariants run inside same_verdict, not on their own
-for _name in INVARIANTS:
-    setattr(TwinChecks, _name, _unmarked(_name))
+invariants_by_hand(TwinChecks)  # the invariants run inside same_verdict
 
 VARIANT_DIR = Path(__file__).parent / "variants"
 TWIN = settings(

@@ -21,15 +21,12 @@ from model.arch.x86.emu import TEXT_BASE
 from model.arch.x86.kernel import ftrace as x86_ftrace
 from model.kernel.trace import ftrace as core_ftrace
 from model.vmlinux import runs_own
-from properties.machine import INVARIANTS, FtraceMachine
+from properties.machine import FtraceMachine
 from properties.test_bugs import REACHABLE, read_golden
-from properties.test_text_writes import unicorn_text
+from properties.test_incremental import invariants_by_hand
+from properties.test_text_writes import golden_run, unicorn_text
 from tramproof.hunt import HUNT
 from tramproof.replay import ReplayError, take
-
-# ftrace enabled at the end of every program: one that leaves it disabled
-# (tramp-pg-flag's golden does) writes no text of its own to compare
-ENABLE = "echo 1 > /proc/sys/kernel/ftrace_enabled"
 
 
 def add_update(k, rec, enable):
@@ -103,9 +100,7 @@ def state_at_each_sync(kernel, steps, overrides=None):
 @pytest.mark.parametrize("fix", REACHABLE)
 @pytest.mark.parametrize("fixed", [False, True], ids=["failing", "fixed"])
 def test_inline_passes_show_what_the_passes_show(fix, fixed):
-    _, steps, _ = read_golden(fix)
-    steps = [*steps, ENABLE]
-    kernel = "fixed" if fixed else f"fixed-{fix}"
+    kernel, steps = golden_run(fix, fixed)
     inline = state_at_each_sync(kernel, steps)
     one_by_one = state_at_each_sync(kernel, steps, ONE_BY_ONE)
     assert len(inline) > 3
@@ -173,14 +168,7 @@ class InlineTwin(FtraceMachine):
         super().teardown()
 
 
-def _unmarked(name):
-    """FtraceMachine's invariant ``name`` as a plain method: twin_sees_the_same runs it."""
-    checked = getattr(FtraceMachine, name)
-    return lambda self: checked(self)
-
-
-for _name in INVARIANTS:
-    setattr(InlineTwin, _name, _unmarked(_name))
+invariants_by_hand(InlineTwin)  # twin_sees_the_same runs them
 
 
 @pytest.mark.parametrize("kernel", ["fixed", "as-posted"])

@@ -15,9 +15,15 @@ from properties.machine import FtraceMachine
 from properties.test_bugs import REACHABLE, read_golden
 from tramproof.replay import take
 
-# ftrace enabled at the end of every program: one that leaves it disabled
-# (tramp-pg-flag's golden does) writes no text of its own to compare
 ENABLE = "echo 1 > /proc/sys/kernel/ftrace_enabled"
+
+
+def golden_run(fix, fixed):
+    """(kernel, steps) to compare a golden program on: ``fixed``, or fixed less
+    ``fix``; ftrace enabled at the end, since a program that leaves it disabled
+    (tramp-pg-flag's golden does) writes no text of its own to compare."""
+    _, steps, _ = read_golden(fix)
+    return ("fixed" if fixed else f"fixed-{fix}"), [*steps, ENABLE]
 
 
 def text_at_each_sync(kernel, steps, site_by_site):
@@ -60,9 +66,7 @@ def unicorn_text(emu):
 @pytest.mark.parametrize("fix", REACHABLE)
 @pytest.mark.parametrize("fixed", [False, True], ids=["failing", "fixed"])
 def test_bulk_writes_show_what_site_writes_show(fix, fixed):
-    _, steps, _ = read_golden(fix)
-    steps = [*steps, ENABLE]
-    kernel = "fixed" if fixed else f"fixed-{fix}"
+    kernel, steps = golden_run(fix, fixed)
     bulk = text_at_each_sync(kernel, steps, site_by_site=False)
     each = text_at_each_sync(kernel, steps, site_by_site=True)
     assert len(bulk) > 1
