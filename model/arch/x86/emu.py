@@ -943,14 +943,7 @@ class Emu:
 
         No C counterpart: the emulator's hooks.
         """
-        callback = HOOK_CODE_CFUNC(entry)
-        handle = uc_hook_h()
-        status = uclib.uc_hook_add(
-            self._uch, ctypes.byref(handle), UC_HOOK_BLOCK, callback, None, begin, end - 1
-        )
-        if status != UC_ERR_OK:
-            raise UcError(status)
-        self._held.append(callback)
+        self._add_hook(UC_HOOK_BLOCK, HOOK_CODE_CFUNC(entry), begin, end - 1)
 
     def _caught(self, e):
         """No C counterpart: what a hook raised, kept for _run to raise, and the run stopped."""
@@ -975,10 +968,17 @@ class Emu:
             e.paddr, e.perms = addr, UC_PROT_ALL
             return True
 
-        callback = HOOK_TLB_FILL_CFUNC(fill)
+        self._add_hook(UC_HOOK_TLB_FILL, HOOK_TLB_FILL_CFUNC(fill), 1, 0)
+
+    def _add_hook(self, kind, callback, begin, end):
+        """uc_hook_add() of a ctypes ``callback`` over [begin, end] (begin > end: all
+        addresses), the callback kept as long as the instance.
+
+        No C counterpart: the emulator's hooks.
+        """
         handle = uc_hook_h()
         status = uclib.uc_hook_add(
-            self._uch, ctypes.byref(handle), UC_HOOK_TLB_FILL, callback, None, 1, 0
+            self._uch, ctypes.byref(handle), kind, callback, None, begin, end
         )
         if status != UC_ERR_OK:
             raise UcError(status)
