@@ -3,7 +3,8 @@
 - steps per second of the full state machine (every invariant, emulated
   dispatch) beside a no-op twin (the same rules, strategies and
   preconditions, so the same draws, but no kernel and no checks), at
-  several kernel sizes up to a real kernel's ~40,000 records;
+  several kernel sizes up to a real kernel's ~40,000 records, in rounds
+  taken in turn so that the ratios compare machines timed side by side;
 - per catalogued bug: examples and seconds until the ``ci`` profile's
   settings find it from scratch on one worker, each seed's hunt bounded by
   ``--seconds`` of wall time (60): how many seeds found it, the medians over
@@ -52,7 +53,8 @@ GOLDEN = Path(properties.__file__).parent / "golden"
 REACHABLE = [f.id for f in fixes.CATALOGUE if f.unreachable_because is None]
 # the ci profile (tramproof/profiles.py) as far as an exploration goes
 CI_STEPS = 30
-NOOP_STEPS = 300  # at least this many steps of the no-op twin are timed
+NOOP_STEPS = 300  # at least this many steps of the no-op twin are timed per round
+ROUNDS = 3  # rounds of the three machines at each size (see scaling)
 TARGETS = {
     "full_over_noop_at_64": 4.0,
     "wide_step_seconds": 0.5,
@@ -321,35 +323,71 @@ def explore(
     }
 
 
-def scaling(sizes, budget, examples):
+def scaling(sizes, budget, examples, rounds=ROUNDS):
+    """At each size, ``rounds`` rounds of the full machine, its no-op twin and the
+    model alone, in turn, each round on the same examples with ``budget / rounds``
+    seconds per machine.
+
+    On a shared machine, CPU time per step moves by a quarter from one second
+    to the next, and a slow spell lands on whichever machine runs in it.
+    Taken in turn, each round's machines see about the same spell: a ratio is
+    the median of the rounds' ratios (each round's is in ``*_rounds``), and
+    each machine's figures are its rounds' totals.
+    """
     rows = []
     for records in sizes:
         progress(f"{records} records")
-        full = explore(FtraceMachine, records, budget, examples)
-        # The no-op twin runs the same examples (same seed, same draws): the
-        # full machine's steps, and further along the same sequence when they
-        # are too few to time (a large kernel's few steps).
-        noop = explore(
-            NoopMachine, records, budget, examples, max_steps=max(full["steps"], NOOP_STEPS)
-        )
-        # the model alone, on exactly the full machine's steps
-        model = explore(ModelOnlyMachine, records, budget, examples, max_steps=full["steps"])
-        ratio = model_ratio = None
-        if noop["cpu_ms_per_step"] and full["steps"]:
-            ratio = round(full["cpu_ms_per_step"] / noop["cpu_ms_per_step"], 2)
-            model_ratio = round(model["cpu_ms_per_step"] / noop["cpu_ms_per_step"], 2)
-        rows.append(
-            {
-                "records": records,
-                "full": full,
-                "noop": noop,
-                "model": model,
-                "full_over_noop": ratio,
-                "model_over_noop": model_ratio,
-                "peak_rss_mib": peak_rss_mib(),
-            }
-        )
+        runs = {"full": [], "noop": [], "model": []}
+        for _ in range(rounds):
+            full = explore(FtraceMachine, records, budget / rounds, examples)
+            # The no-op twin runs the same examples (same seed, same draws): the
+            # full machine's steps, and further along the same sequence when they
+            # are too few to time (a large kernel's few steps).
+            noop = explore(
+                NoopMachine,
+                records,
+                budget / rounds,
+                examples,
+                max_steps=max(full["steps"], NOOP_STEPS),
+            )
+            # the model alone, on exactly the full machine's steps
+            model = explore(
+                ModelOnlyMachine, records, budget / rounds, examples, max_steps=full["steps"]
+            )
+            for name, run in (("full", full), ("noop", noop), ("model", model)):
+                runs[name].append(run)
+        row = {"records": records, **{name: combined(r) for name, r in runs.items()}}
+        for name in ("full", "model"):
+            ratios = [
+                round(a["cpu_ms_per_step"] / b["cpu_ms_per_step"], 2)
+                for a, b in zip(runs[name], runs["noop"], strict=True)
+                if a["steps"] and b["cpu_ms_per_step"]
+            ]
+            row[f"{name}_over_noop"] = round(statistics.median(ratios), 2) if ratios else None
+            row[f"{name}_over_noop_rounds"] = ratios
+        row["peak_rss_mib"] = peak_rss_mib()
+        rows.append(row)
     return rows
+
+
+def combined(runs):
+    """One machine's rounds as one exploration: their totals, per step."""
+    steps = sum(r["steps"] for r in runs)
+    wall = sum(r["seconds"] for r in runs)
+    cpu = sum(r["cpu_seconds"] for r in runs)
+    n = max(steps, 1)
+    checked = sum(r["functions_checked_per_step"] * r["steps"] for r in runs)
+    return {
+        "examples": sum(r["examples"] for r in runs),
+        "steps": steps,
+        "seconds": round(wall, 4),
+        "cpu_seconds": round(cpu, 4),
+        "steps_per_s": round(steps / wall, 2) if wall else None,
+        "cpu_ms_per_step": round(cpu / n * 1e3, 4),
+        "functions_checked_per_step": round(checked / n, 1),
+        "first_boot_seconds": runs[0]["first_boot_seconds"],
+        "rounds": len(runs),
+    }
 
 
 # one step of each kind, on a booted machine of each size: (name, the step, its undo)
@@ -759,6 +797,12 @@ def render(report, out):
             f"{r['model']['cpu_ms_per_step']:>13.3f} {r['model_over_noop'] or 0:>10.1f}x "
             f"{f['first_boot_seconds']:>12.2f} {f['functions_checked_per_step']:>12.1f}\n"
         )
+    out.write("full/no-op and model/no-op: the median of the rounds' ratios, each round's:\n")
+    for r in report["scaling"]:
+        out.write(
+            f"{r['records']:>8}   full/no-op {rounds_text(r['full_over_noop_rounds'])}   "
+            f"model/no-op {rounds_text(r['model_over_noop_rounds'])}\n"
+        )
     out.write(
         "\none step, every check on (CPU s, median): the model's work, the incremental "
         "checks, the full check every 10th step adds\n"
@@ -792,6 +836,11 @@ def render(report, out):
     for name, t in report["targets"].items():
         verdict = {True: "met", False: "NOT met", None: "not measured"}[t["met"]]
         out.write(f"  {name:<22} {t['value']!s:>10}  target {t['target']:<24} {verdict}\n")
+
+
+def rounds_text(ratios):
+    """A row's per-round ratios, as the plain text shows them."""
+    return " ".join(f"{x:.2f}x" for x in ratios) or "-"
 
 
 def render_bugs(rows, out):
