@@ -13,6 +13,7 @@ from model.arch.x86.emu import (
     CALLBACK_END,
     CFUNC_BASE,
     CFUNCS,
+    FUNCTIONS_BASE,
     MODULES_END,
     MODULES_VADDR,
     PAGE_SIZE,
@@ -433,6 +434,29 @@ def test_read_each_reads_as_a_read_of_each(places, data):
     }
     addrs = [data.draw(span[place]) for place in places]
     assert emu.read_each(addrs, 5) == [emu.read(addr, 5) for addr in addrs]
+
+
+@FAST
+@given(
+    st.integers(60, 140), st.integers(1, 5), st.sampled_from([5, 8, 0x20]), st.booleans(), st.data()
+)
+def test_a_pass_s_writes_are_the_writes_of_each_site(n, size, stride, uneven, data):
+    """write_text_each() and text_holds_each() (a pass of the update; evenly spaced
+    sites by byte columns) write and compare what write_text() site by site does."""
+    addrs = [FUNCTIONS_BASE + i * stride for i in range(n)]
+    if uneven:
+        addrs[-1] += 1
+    datas = data.draw(st.lists(st.binary(min_size=size, max_size=size), min_size=n, max_size=n))
+    bulk, each = Emu(fentry=True), Emu(fentry=True)
+    bulk.write_text_each(addrs, datas)
+    for addr, code in zip(addrs, datas, strict=True):
+        each.write_text(addr, code)
+    assert bulk._kernel_text == each._kernel_text and bulk.written == each.written
+    assert bulk.text_holds_each(addrs, datas)
+    site, byte = data.draw(st.integers(0, n - 1)), data.draw(st.integers(0, size - 1))
+    other = bytearray(datas[site])
+    other[byte] ^= 0xFF
+    assert not bulk.text_holds_each(addrs, [*datas[:site], bytes(other), *datas[site + 1 :]])
 
 
 @FAST

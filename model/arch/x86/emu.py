@@ -177,6 +177,7 @@ _REDIRECT_BODY = {
 _REMOVE_CACHE = (UC_CTL_IO_WRITE << 30) | (2 << 26) | UC_CTL_TB_REMOVE_CACHE
 _READ_BUFFER = 0x1000
 _SHORT_SPAN = 64  # bytes: _differing_span's one-number case
+_COLUMNS_FROM = 64  # sites: from this many, evenly spaced ones are written by columns
 
 
 def _keystone(text):
@@ -226,6 +227,27 @@ def _differing_span(old, new):
         return ((x & -x).bit_length() - 1) >> 3, (x.bit_length() - 1) >> 3
     last = len(old) - 1 - _first_difference(old[::-1], new[::-1])
     return _first_difference(old, new), last
+
+
+def _columns(addrs, datas):
+    """(offset in vmlinux text of the first site, stride, size, the bytes joined) when
+    the sites rise evenly, at least their one size apart; else None.
+
+    A pass over a kernel's functions writes such sites: its j-th bytes are
+    then one extended slice of text, stored or compared in C.
+
+    No C counterpart: the emulator's copy of text.
+    """
+    n = len(addrs)
+    if n < _COLUMNS_FROM:
+        return None
+    size = len(datas[0])
+    stride = addrs[1] - addrs[0]
+    if stride < size or addrs[-1] - addrs[0] != stride * (n - 1):
+        return None
+    if set(map(operator.sub, addrs[1:], addrs[:-1])) != {stride} or len(set(map(len, datas))) != 1:
+        return None
+    return addrs[0] - TEXT_BASE, stride, size, b"".join(datas)
 
 
 def _first_difference(old, new):
@@ -745,10 +767,17 @@ class Emu:
         lo, hi = self._kernel_span(addrs, datas)
         if lo < 0 or hi > TEXT_SIZE:
             raise ValueError(f"text writes {lo:#x}..{hi:#x} outside vmlinux text")
-        view = self._kernel_view
-        for addr, data in zip(addrs, datas, strict=True):
-            at = addr - TEXT_BASE
-            view[at : at + len(data)] = data
+        columns = _columns(addrs, datas)
+        if columns is not None:  # evenly spaced: each byte column in one slice store
+            at, stride, size, joined = columns
+            text = self._kernel_text
+            for j in range(size):
+                text[at + j : hi : stride] = joined[j::size]
+        else:
+            view = self._kernel_view
+            for addr, data in zip(addrs, datas, strict=True):
+                at = addr - TEXT_BASE
+                view[at : at + len(data)] = data
         self.written.update(addrs)
         if lo < self._kernel_lo:
             self._kernel_lo = lo
@@ -767,6 +796,11 @@ class Emu:
         lo, hi = self._kernel_span(addrs, datas)
         if lo < 0 or hi > TEXT_SIZE:
             return False
+        columns = _columns(addrs, datas)
+        if columns is not None:  # evenly spaced: each byte column in one slice compare
+            at, stride, size, joined = columns
+            text = self._kernel_text
+            return all(text[at + j : hi : stride] == joined[j::size] for j in range(size))
         starts = map(operator.sub, addrs, itertools.repeat(TEXT_BASE))
         return all(map(self._kernel_text.startswith, datas, starts))
 
