@@ -401,8 +401,9 @@ STEP_KINDS = {
     "narrow": (lambda m: m.do_kprobe("f1", True), lambda m: m.do_kprobe("f1", False)),
 }
 # times each kind is taken: a narrow step costs about a millisecond, so more
-# of them are needed for a median above the machine's noise
-STEP_REPEATS = {"wide": 3, "narrow": 15}
+# of them are needed for a median above the machine's noise; one wide step's
+# CPU time moves by a third from one repeat to the next on a shared machine
+STEP_REPEATS = {"wide": 5, "narrow": 15}
 FULL_CHECK_REPEATS = 3  # full checks timed per kind (each costs a wide step's checks)
 
 
