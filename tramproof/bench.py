@@ -263,8 +263,8 @@ def explore(
     machine_class, records, budget, examples, steps=CI_STEPS, kernel="fixed", max_steps=None
 ):
     """Run ``machine_class`` over derandomized examples until ``examples`` ran, ``budget``
-    seconds passed (checked after every step) or, with ``max_steps``, that many steps
-    ran: the no-op twin then runs exactly the steps the full machine did.
+    seconds passed (checked after every step but the first) or, with ``max_steps``,
+    that many steps ran: the no-op twin then runs exactly the steps the full machine did.
 
     The first machine of a size (its boot, and the first check of every
     function) is made and timed before the clock starts: a fuzzing farm pays
@@ -292,7 +292,10 @@ def explore(
                 tally["checked"] += len(self.checking)  # functions this step's checks visited
             self.bench_started = True
             tally["wall"], tally["cpu"] = time.perf_counter(), time.process_time()
-            if time.perf_counter() > deadline or tally["steps"] == max_steps:
+            # at least one step, however short the budget: a round on a loaded
+            # machine must still measure something
+            out_of_time = tally["steps"] and time.perf_counter() > deadline
+            if out_of_time or tally["steps"] == max_steps:
                 raise OutOfTime()
 
     def factory():

@@ -84,6 +84,11 @@ def test_json_report_holds_measured_figures():
     assert all(t["met"] in (True, False) for t in report["targets"].values())
 
 
+def test_a_spent_budget_still_times_one_step():
+    """A round's budget on a loaded machine can pass before its first step ends."""
+    assert bench.explore(bench.FtraceMachine, 4, 1e-9, 2)["steps"] == 1
+
+
 def test_a_machine_s_rounds_add_up_to_one_exploration():
     runs = [
         {
