@@ -121,9 +121,20 @@ INVARIANTS = (
 )
 
 
+ACTIVE, NAME, TRAMPOLINES = attrgetter("active"), attrgetter("name"), attrgetter("trampolines")
+
+
 def first_of(keys, values):
     """key -> the value beside its first occurrence in keys (one dict build, in C)."""
     return dict(zip(reversed(keys), reversed(values), strict=True))
+
+
+def miscounted(opses, counts):
+    """(ops, count) of each ops whose ->trampolines is not the count beside it: on
+    a step that passes, none, found by one list comparison in C."""
+    if list(map(TRAMPOLINES, opses)) == counts:
+        return []
+    return [(ops, n) for ops, n in zip(opses, counts, strict=True) if ops.trampolines != n]
 
 
 class Owners:
@@ -172,6 +183,7 @@ class FtraceMachine(RuleBasedStateMachine):
         else:
             self.boot(overrides, functions)
             self.booted = boot.keep(key, self.sys, self.exp)
+        self.remember_ops()
         self.stack_option = False
         self.next_module = 0
         self.loaded = {}  # module serial -> struct module
@@ -228,6 +240,19 @@ class FtraceMachine(RuleBasedStateMachine):
             self.exp.add_user(User(name, name, save_regs=regs, static=static))
 
     # ------------------------------------------------------------ helpers
+
+    def remember_ops(self):
+        """The users' ops, looked up once: a booted kernel keeps its ops objects
+        (a restore puts their fields back), and the checks ask for them every step.
+
+        user_names, user_objs, user_opses: the users sorted by name, their User
+        and their ops; by_ptr: ops address -> the user whose callback it
+        carries (graph's carries none, the probe's is told by its func).
+        """
+        self.user_names = sorted(self.exp.users)
+        self.user_objs = list(map(self.exp.users.__getitem__, self.user_names))
+        self.user_opses = list(map(self.ops_of, self.user_names))
+        self.by_ptr = {self.ops_of(u).ptr: u for u in self.exp.users if u not in ("graph", "probe")}
 
     def add_function(self, identity, name, ip):
         """A function comes: the expectation learns it, the index its record."""
@@ -849,15 +874,13 @@ class FtraceMachine(RuleBasedStateMachine):
             compress(self.checking, map(one.__contains__, tracers))
         ):
             self.reached("a record back to one user after sharing")
-        owned = self.tramp_owner.counts
-        for user in sorted(self.exp.users):
-            ops = self.ops_of(user)
-            if ops.trampolines != owned.get(ops.name, 0):
-                self.require(
-                    False,
-                    f"{ops.name}->trampolines is {ops.trampolines}, "
-                    f"{owned.get(ops.name, 0)} records have TRAMP for it",
-                )
+        opses = self.user_opses
+        owned = list(map(self.tramp_owner.counts.get, map(NAME, opses), repeat(0)))
+        for ops, n in miscounted(opses, owned):
+            self.require(
+                False,
+                f"{ops.name}->trampolines is {ops.trampolines}, {n} records have TRAMP for it",
+            )
 
     def judge_record(self, rec, tracers):
         """The accounting of one record: the name of the ops whose TRAMP it has (or None)."""
@@ -905,16 +928,13 @@ class FtraceMachine(RuleBasedStateMachine):
         self.tramp_en_owner.update(self.checking, list(map(owner.__getitem__, keys)))
         if not self.k.ftrace_enabled:
             return
+        active = list(map(ACTIVE, self.user_objs))
         counts = self.tramp_en_owner.counts
-        for user in sorted(self.exp.users):
-            ops = self.ops_of(user)
-            if not self.exp.users[user].active:
-                continue
-            cnt = counts[user]
-            if cnt != ops.trampolines:
-                self.require(
-                    False, f"{cnt} trampolines activated, {ops.trampolines} expected ({ops.name})"
-                )
+        cnts = list(map(counts.get, compress(self.user_names, active), repeat(0)))
+        for ops, cnt in miscounted(list(compress(self.user_opses, active)), cnts):
+            self.require(
+                False, f"{cnt} trampolines activated, {ops.trampolines} expected ({ops.name})"
+            )
 
     @invariant()
     def text(self):
