@@ -205,6 +205,7 @@ class FtraceMachine(RuleBasedStateMachine):
         self.module_names = frozenset()  # names of every module function loaded, live or not
         self.live_modular = set()  # names of the live module functions
         self.checking = None
+        self.events = set()  # labels reached() sent to hypothesis
         self.tramp_owner = Owners()  # function -> ops whose TRAMP it has
         self.tramp_en_owner = Owners()  # function -> the one user whose trampoline it calls
         self.steps = 0
@@ -419,9 +420,14 @@ class FtraceMachine(RuleBasedStateMachine):
     REACHED = Counter()
 
     def reached(self, label):
-        """A deep state: a hypothesis event, and a count the tests can read."""
-        if currently_in_test_context():
+        """A deep state: a hypothesis event, and a count the tests can read.
+
+        An example's events are a set: a label is sent once per machine (the
+        checks reach some every step), which leaves them as they were.
+        """
+        if label not in self.events and currently_in_test_context():
             event(label)
+            self.events.add(label)
         FtraceMachine.REACHED[label] += 1
 
     def step(self, text):
