@@ -12,7 +12,7 @@ alone.
 
 import random
 from collections import Counter
-from itertools import compress, repeat
+from itertools import compress, count, repeat
 from operator import attrgetter, sub
 
 from hypothesis import event, note
@@ -124,9 +124,10 @@ INVARIANTS = (
 ACTIVE, NAME, TRAMPOLINES = attrgetter("active"), attrgetter("name"), attrgetter("trampolines")
 
 
-def first_of(keys, values):
-    """key -> the value beside its first occurrence in keys (one dict build, in C)."""
-    return dict(zip(reversed(keys), reversed(values), strict=True))
+def first_places(keys):
+    """The place of the first occurrence of each distinct key, in order (one dict
+    build, in C, and a sort of the distinct few)."""
+    return sorted(dict(zip(reversed(keys), reversed(range(len(keys))), strict=True)).values())
 
 
 def miscounted(opses, counts):
@@ -200,6 +201,7 @@ class FtraceMachine(RuleBasedStateMachine):
         self.tracer_cache = {}
         self.visit_recs = self.visit_tracers = None  # beside checking: records, tracers
         self.visit_keys = None  # keys() of the check running, once asked
+        self.key_at = self.first_key = None  # keys() grouped (see keys())
         self.site_reads = None  # sites() of the check running, once asked
         self.expected_cache = {}  # tracers -> expected_calls(), for the check running
         self.module_names = frozenset()  # names of every module function loaded, live or not
@@ -351,12 +353,17 @@ class FtraceMachine(RuleBasedStateMachine):
 
         A record's verdict in the accounting depends on these alone, so the
         invariants judge each distinct key once.  Read once per check: the
-        checks change no record.
+        checks change no record.  Each key is hashed once here: key_at names
+        each function's key by the place of its first occurrence (ints, which
+        the invariants group by), first_key maps each distinct key to that
+        place, in the order keys first occur.
         """
         self.to_check()
         if self.visit_keys is None:
             flags = map(attrgetter("flags"), self.visit_recs)
             self.visit_keys = list(zip(flags, self.visit_tracers, strict=True))
+            self.first_key = {}
+            self.key_at = list(map(self.first_key.setdefault, self.visit_keys, count()))
         return self.visit_keys
 
     def sites(self):
@@ -865,11 +872,11 @@ class FtraceMachine(RuleBasedStateMachine):
         distinct (flags, tracers) of the step is judged once, on the first
         record that has it.
         """
-        keys = self.keys()
-        first = first_of(keys, self.visit_recs)
-        # (flags, tracers) -> the ops whose TRAMP the record has, or None
-        judged = {key: self.judge_record(first[key], key[1]) for key in dict.fromkeys(keys)}
-        self.tramp_owner.update(self.checking, list(map(judged.__getitem__, keys)))
+        self.keys()
+        recs = self.visit_recs
+        # a key's first place -> the ops whose TRAMP its records have, or None
+        judged = {at: self.judge_record(recs[at], key[1]) for key, at in self.first_key.items()}
+        self.tramp_owner.update(self.checking, list(map(judged.__getitem__, self.key_at)))
         tracers = self.visit_tracers
         distinct = set(tracers)
         many = {t for t in distinct if len(t) > 1}
@@ -924,14 +931,12 @@ class FtraceMachine(RuleBasedStateMachine):
     @invariant()
     def tramp_hash_matches(self):
         """The seed's own check: cnt == ops->trampolines, counting TRAMP_EN records."""
-        keys = self.keys()
+        self.keys()
         owner = {
-            (flags, tracers): tracers[0]
-            if flags & FTRACE_FL_TRAMP_EN and len(tracers) == 1
-            else None
-            for flags, tracers in set(keys)
+            at: tracers[0] if flags & FTRACE_FL_TRAMP_EN and len(tracers) == 1 else None
+            for (flags, tracers), at in self.first_key.items()
         }
-        self.tramp_en_owner.update(self.checking, list(map(owner.__getitem__, keys)))
+        self.tramp_en_owner.update(self.checking, list(map(owner.__getitem__, self.key_at)))
         if not self.k.ftrace_enabled:
             return
         active = list(map(ACTIVE, self.user_objs))
@@ -960,11 +965,10 @@ class FtraceMachine(RuleBasedStateMachine):
         on_trampoline = False
         # a site's verdict depends on its record's key and its aim alone:
         # each distinct pair is judged once, on the first site that has it
-        pairs = list(zip(keys, aims, strict=True))
-        first = first_of(pairs, range(len(pairs)))
-        for pair in dict.fromkeys(pairs):
-            (flags, tracers), aim = pair
-            rec, code = self.visit_recs[first[pair]], codes[first[pair]]
+        pairs = list(zip(self.key_at, aims, strict=True))
+        for at in first_places(pairs):
+            (flags, tracers), aim = keys[at], aims[at]
+            rec, code = self.visit_recs[at], codes[at]
             got = aim if type(aim) is int else None
             if not flags & FTRACE_FL_ENABLED:
                 if code != NOP:
