@@ -877,14 +877,13 @@ class FtraceMachine(RuleBasedStateMachine):
         # a key's first place -> the ops whose TRAMP its records have, or None
         judged = {at: self.judge_record(recs[at], key[1]) for key, at in self.first_key.items()}
         self.tramp_owner.update(self.checking, list(map(judged.__getitem__, self.key_at)))
-        tracers = self.visit_tracers
-        distinct = set(tracers)
-        many = {t for t in distinct if len(t) > 1}
+        # the keys (by first place) of the records two or more users trace, and one
+        many = {at for (_, tracers), at in self.first_key.items() if len(tracers) > 1}
         if many:
-            self.shared.update(compress(self.checking, map(many.__contains__, tracers)))
-        one = {t for t in distinct if len(t) == 1}
+            self.shared.update(compress(self.checking, map(many.__contains__, self.key_at)))
+        one = {at for (_, tracers), at in self.first_key.items() if len(tracers) == 1}
         if one and not self.shared.isdisjoint(
-            compress(self.checking, map(one.__contains__, tracers))
+            compress(self.checking, map(one.__contains__, self.key_at))
         ):
             self.reached("a record back to one user after sharing")
         opses = self.user_opses
@@ -1031,11 +1030,13 @@ class FtraceMachine(RuleBasedStateMachine):
         rng = random.Random(self.last_step)
         probes = rng.sample(live, min(SAMPLE, len(live)))
         _, aims = self.sites()
+        self.keys()
         tracers = self.visit_tracers
-        if self.exp.ftrace_enabled and any("probe" in t for t in set(tracers)):
+        distinct = {t for _, t in self.first_key}
+        if self.exp.ftrace_enabled and any("probe" in t for t in distinct):
             kinds = map(self.call_kind, self.checking, tracers)
         else:  # the kind depends on the tracers alone: worked out once for each
-            kind = {t: self.call_kind(None, t) for t in set(tracers)}
+            kind = {t: self.call_kind(None, t) for t in distinct}
             kinds = map(kind.__getitem__, tracers)
         classes = {}
         for key, identity in zip(zip(aims, kinds, strict=True), self.checking, strict=True):
