@@ -12,7 +12,7 @@ alone.
 
 import random
 from collections import Counter
-from itertools import compress, repeat
+from itertools import compress, count, repeat
 from operator import attrgetter, sub
 
 from hypothesis import event, note
@@ -121,9 +121,21 @@ INVARIANTS = (
 )
 
 
-def first_of(keys, values):
-    """key -> the value beside its first occurrence in keys (one dict build, in C)."""
-    return dict(zip(reversed(keys), reversed(values), strict=True))
+ACTIVE, NAME, TRAMPOLINES = attrgetter("active"), attrgetter("name"), attrgetter("trampolines")
+
+
+def first_places(keys):
+    """The place of the first occurrence of each distinct key, in order (one dict
+    build, in C, and a sort of the distinct few)."""
+    return sorted(dict(zip(reversed(keys), reversed(range(len(keys))), strict=True)).values())
+
+
+def miscounted(opses, counts):
+    """(ops, count) of each ops whose ->trampolines is not the count beside it: on
+    a step that passes, none, found by one list comparison in C."""
+    if list(map(TRAMPOLINES, opses)) == counts:
+        return []
+    return [(ops, n) for ops, n in zip(opses, counts, strict=True) if ops.trampolines != n]
 
 
 class Owners:
@@ -172,6 +184,7 @@ class FtraceMachine(RuleBasedStateMachine):
         else:
             self.boot(overrides, functions)
             self.booted = boot.keep(key, self.sys, self.exp)
+        self.remember_ops()
         self.stack_option = False
         self.next_module = 0
         self.loaded = {}  # module serial -> struct module
@@ -188,11 +201,13 @@ class FtraceMachine(RuleBasedStateMachine):
         self.tracer_cache = {}
         self.visit_recs = self.visit_tracers = None  # beside checking: records, tracers
         self.visit_keys = None  # keys() of the check running, once asked
+        self.key_at = self.first_key = None  # keys() grouped (see keys())
         self.site_reads = None  # sites() of the check running, once asked
         self.expected_cache = {}  # tracers -> expected_calls(), for the check running
         self.module_names = frozenset()  # names of every module function loaded, live or not
         self.live_modular = set()  # names of the live module functions
         self.checking = None
+        self.events = set()  # labels reached() sent to hypothesis
         self.tramp_owner = Owners()  # function -> ops whose TRAMP it has
         self.tramp_en_owner = Owners()  # function -> the one user whose trampoline it calls
         self.steps = 0
@@ -228,6 +243,19 @@ class FtraceMachine(RuleBasedStateMachine):
             self.exp.add_user(User(name, name, save_regs=regs, static=static))
 
     # ------------------------------------------------------------ helpers
+
+    def remember_ops(self):
+        """The users' ops, looked up once: a booted kernel keeps its ops objects
+        (a restore puts their fields back), and the checks ask for them every step.
+
+        user_names, user_objs, user_opses: the users sorted by name, their User
+        and their ops; by_ptr: ops address -> the user whose callback it
+        carries (graph's carries none, the probe's is told by its func).
+        """
+        self.user_names = sorted(self.exp.users)
+        self.user_objs = list(map(self.exp.users.__getitem__, self.user_names))
+        self.user_opses = list(map(self.ops_of, self.user_names))
+        self.by_ptr = {self.ops_of(u).ptr: u for u in self.exp.users if u not in ("graph", "probe")}
 
     def add_function(self, identity, name, ip):
         """A function comes: the expectation learns it, the index its record."""
@@ -325,12 +353,17 @@ class FtraceMachine(RuleBasedStateMachine):
 
         A record's verdict in the accounting depends on these alone, so the
         invariants judge each distinct key once.  Read once per check: the
-        checks change no record.
+        checks change no record.  Each key is hashed once here: key_at names
+        each function's key by the place of its first occurrence (ints, which
+        the invariants group by), first_key maps each distinct key to that
+        place, in the order keys first occur.
         """
         self.to_check()
         if self.visit_keys is None:
             flags = map(attrgetter("flags"), self.visit_recs)
             self.visit_keys = list(zip(flags, self.visit_tracers, strict=True))
+            self.first_key = {}
+            self.key_at = list(map(self.first_key.setdefault, self.visit_keys, count()))
         return self.visit_keys
 
     def sites(self):
@@ -394,9 +427,14 @@ class FtraceMachine(RuleBasedStateMachine):
     REACHED = Counter()
 
     def reached(self, label):
-        """A deep state: a hypothesis event, and a count the tests can read."""
-        if currently_in_test_context():
+        """A deep state: a hypothesis event, and a count the tests can read.
+
+        An example's events are a set: a label is sent once per machine (the
+        checks reach some every step), which leaves them as they were.
+        """
+        if label not in self.events and currently_in_test_context():
             event(label)
+            self.events.add(label)
         FtraceMachine.REACHED[label] += 1
 
     def step(self, text):
@@ -834,30 +872,27 @@ class FtraceMachine(RuleBasedStateMachine):
         distinct (flags, tracers) of the step is judged once, on the first
         record that has it.
         """
-        keys = self.keys()
-        first = first_of(keys, self.visit_recs)
-        # (flags, tracers) -> the ops whose TRAMP the record has, or None
-        judged = {key: self.judge_record(first[key], key[1]) for key in dict.fromkeys(keys)}
-        self.tramp_owner.update(self.checking, list(map(judged.__getitem__, keys)))
-        tracers = self.visit_tracers
-        distinct = set(tracers)
-        many = {t for t in distinct if len(t) > 1}
+        self.keys()
+        recs = self.visit_recs
+        # a key's first place -> the ops whose TRAMP its records have, or None
+        judged = {at: self.judge_record(recs[at], key[1]) for key, at in self.first_key.items()}
+        self.tramp_owner.update(self.checking, list(map(judged.__getitem__, self.key_at)))
+        # the keys (by first place) of the records two or more users trace, and one
+        many = {at for (_, tracers), at in self.first_key.items() if len(tracers) > 1}
         if many:
-            self.shared.update(compress(self.checking, map(many.__contains__, tracers)))
-        one = {t for t in distinct if len(t) == 1}
+            self.shared.update(compress(self.checking, map(many.__contains__, self.key_at)))
+        one = {at for (_, tracers), at in self.first_key.items() if len(tracers) == 1}
         if one and not self.shared.isdisjoint(
-            compress(self.checking, map(one.__contains__, tracers))
+            compress(self.checking, map(one.__contains__, self.key_at))
         ):
             self.reached("a record back to one user after sharing")
-        owned = self.tramp_owner.counts
-        for user in sorted(self.exp.users):
-            ops = self.ops_of(user)
-            if ops.trampolines != owned.get(ops.name, 0):
-                self.require(
-                    False,
-                    f"{ops.name}->trampolines is {ops.trampolines}, "
-                    f"{owned.get(ops.name, 0)} records have TRAMP for it",
-                )
+        opses = self.user_opses
+        owned = list(map(self.tramp_owner.counts.get, map(NAME, opses), repeat(0)))
+        for ops, n in miscounted(opses, owned):
+            self.require(
+                False,
+                f"{ops.name}->trampolines is {ops.trampolines}, {n} records have TRAMP for it",
+            )
 
     def judge_record(self, rec, tracers):
         """The accounting of one record: the name of the ops whose TRAMP it has (or None)."""
@@ -895,26 +930,21 @@ class FtraceMachine(RuleBasedStateMachine):
     @invariant()
     def tramp_hash_matches(self):
         """The seed's own check: cnt == ops->trampolines, counting TRAMP_EN records."""
-        keys = self.keys()
+        self.keys()
         owner = {
-            (flags, tracers): tracers[0]
-            if flags & FTRACE_FL_TRAMP_EN and len(tracers) == 1
-            else None
-            for flags, tracers in set(keys)
+            at: tracers[0] if flags & FTRACE_FL_TRAMP_EN and len(tracers) == 1 else None
+            for (flags, tracers), at in self.first_key.items()
         }
-        self.tramp_en_owner.update(self.checking, list(map(owner.__getitem__, keys)))
+        self.tramp_en_owner.update(self.checking, list(map(owner.__getitem__, self.key_at)))
         if not self.k.ftrace_enabled:
             return
+        active = list(map(ACTIVE, self.user_objs))
         counts = self.tramp_en_owner.counts
-        for user in sorted(self.exp.users):
-            ops = self.ops_of(user)
-            if not self.exp.users[user].active:
-                continue
-            cnt = counts[user]
-            if cnt != ops.trampolines:
-                self.require(
-                    False, f"{cnt} trampolines activated, {ops.trampolines} expected ({ops.name})"
-                )
+        cnts = list(map(counts.get, compress(self.user_names, active), repeat(0)))
+        for ops, cnt in miscounted(list(compress(self.user_opses, active)), cnts):
+            self.require(
+                False, f"{cnt} trampolines activated, {ops.trampolines} expected ({ops.name})"
+            )
 
     @invariant()
     def text(self):
@@ -934,11 +964,10 @@ class FtraceMachine(RuleBasedStateMachine):
         on_trampoline = False
         # a site's verdict depends on its record's key and its aim alone:
         # each distinct pair is judged once, on the first site that has it
-        pairs = list(zip(keys, aims, strict=True))
-        first = first_of(pairs, range(len(pairs)))
-        for pair in dict.fromkeys(pairs):
-            (flags, tracers), aim = pair
-            rec, code = self.visit_recs[first[pair]], codes[first[pair]]
+        pairs = list(zip(self.key_at, aims, strict=True))
+        for at in first_places(pairs):
+            (flags, tracers), aim = keys[at], aims[at]
+            rec, code = self.visit_recs[at], codes[at]
             got = aim if type(aim) is int else None
             if not flags & FTRACE_FL_ENABLED:
                 if code != NOP:
@@ -1001,11 +1030,13 @@ class FtraceMachine(RuleBasedStateMachine):
         rng = random.Random(self.last_step)
         probes = rng.sample(live, min(SAMPLE, len(live)))
         _, aims = self.sites()
+        self.keys()
         tracers = self.visit_tracers
-        if self.exp.ftrace_enabled and any("probe" in t for t in set(tracers)):
+        distinct = {t for _, t in self.first_key}
+        if self.exp.ftrace_enabled and any("probe" in t for t in distinct):
             kinds = map(self.call_kind, self.checking, tracers)
         else:  # the kind depends on the tracers alone: worked out once for each
-            kind = {t: self.call_kind(None, t) for t in set(tracers)}
+            kind = {t: self.call_kind(None, t) for t in distinct}
             kinds = map(kind.__getitem__, tracers)
         classes = {}
         for key, identity in zip(zip(aims, kinds, strict=True), self.checking, strict=True):
