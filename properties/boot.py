@@ -70,10 +70,9 @@ class Snapshot:
 
     def __init__(self, system, expectation):
         k, emu = system.k, system.k.emu
-        if emu.modules or emu.ret_stack or k.warnings:
+        if emu.modules or emu.ret_stack or k.warnings or emu.written:
             raise ValueError("a kernel is snapshotted right after boot")
         emu.flush()  # unicorn holds the boot's text, and no write is pending in the copy
-        emu.written.clear()  # the boot's writes are the boot, not a run's changes
         self.system, self.expectation = system, expectation
         w = k.rec_watch
         self.boot_flags = {rec: rec.flags for rec in w.dirty}

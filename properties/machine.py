@@ -241,6 +241,9 @@ class FtraceMachine(RuleBasedStateMachine):
         for name, (static, _) in sorted(PATH_USERS.items()):
             regs = bool(self.sys.ops[name].flags & FTRACE_OPS_FL_SAVE_REGS)
             self.exp.add_user(User(name, name, save_regs=regs, static=static))
+        # the boot's writes are the boot, not a run's changes: a boot the pool does
+        # not keep starts as a kept or a borrowed one does
+        self.k.emu.written.clear()
 
     # ------------------------------------------------------------ helpers
 

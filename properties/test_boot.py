@@ -134,6 +134,16 @@ def test_a_kernel_still_in_use_is_not_handed_out():
     assert first.rec(("vmlinux", "f0")).flags  # untouched by the second boot
 
 
+def test_a_boot_the_pool_does_not_keep_starts_with_no_writes_to_follow():
+    """Its first check sees what a kept boot's does (test_inline_passes compares the
+    addresses written on two kernels, one of which may be a boot the pool is full for)."""
+    boot.clear()
+    kept = FtraceMachine(kernel="fixed", functions=5)
+    unkept = FtraceMachine(kernel="fixed", functions=5)  # the first still holds the key
+    assert kept.booted is not None and unkept.booted is None
+    assert kept.k.emu.written == unkept.k.emu.written == set()
+
+
 def test_kernels_after_hypothesis_runs_are_fresh_boots():
     boot.clear()
     fresh = FtraceMachine(kernel="fixed", functions=6)
