@@ -258,7 +258,11 @@ class FtraceMachine(RuleBasedStateMachine):
         self.user_names = sorted(self.exp.users)
         self.user_objs = list(map(self.exp.users.__getitem__, self.user_names))
         self.user_opses = list(map(self.ops_of, self.user_names))
-        self.by_ptr = {self.ops_of(u).ptr: u for u in self.exp.users if u not in ("graph", "probe")}
+        self.by_ptr = {
+            ops.ptr: u
+            for u, ops in zip(self.user_names, self.user_opses, strict=True)
+            if u not in ("graph", "probe")
+        }
 
     def add_function(self, identity, name, ip):
         """A function comes: the expectation learns it, the index its record."""
@@ -1049,9 +1053,8 @@ class FtraceMachine(RuleBasedStateMachine):
             drawn = members[rng.randrange(len(members))]
             if sampled.isdisjoint(members):
                 probes.append(drawn)
-        by_ptr = {self.ops_of(u).ptr: u for u in self.exp.users if u not in ("graph", "probe")}
         for identity in probes:
-            self.check_run(identity, by_ptr)
+            self.check_run(identity, self.by_ptr)
 
     def call_kind(self, identity, tracers):
         """(the callbacks one call of the function should run, graph?): with its aim,
