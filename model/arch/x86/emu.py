@@ -229,9 +229,10 @@ def _differing_span(old, new):
     return _first_difference(old, new), last
 
 
-def _columns(addrs, datas):
-    """(offset in vmlinux text of the first site, stride, size, the bytes joined) when
-    the sites rise evenly, at least their one size apart; else None.
+def _columns(addrs, datas, size):
+    """(offset in vmlinux text of the first site, stride, the bytes joined) when the
+    sites rise evenly, at least ``size`` apart, their bytes all of that size (None:
+    of several sizes); else None.
 
     A pass over a kernel's functions writes such sites: its j-th bytes are
     then one extended slice of text, stored or compared in C.
@@ -239,15 +240,14 @@ def _columns(addrs, datas):
     No C counterpart: the emulator's copy of text.
     """
     n = len(addrs)
-    if n < _COLUMNS_FROM:
+    if n < _COLUMNS_FROM or size is None:
         return None
-    size = len(datas[0])
     stride = addrs[1] - addrs[0]
-    if stride < size or addrs[-1] - addrs[0] != stride * (n - 1):
+    if stride < size or addrs[-1] - addrs[0] != stride * (n - 1):  # cheap refusals first
         return None
-    if set(map(operator.sub, addrs[1:], addrs[:-1])) != {stride} or len(set(map(len, datas))) != 1:
+    if set(map(operator.sub, addrs[1:], addrs[:-1])) != {stride}:
         return None
-    return addrs[0] - TEXT_BASE, stride, size, b"".join(datas)
+    return addrs[0] - TEXT_BASE, stride, b"".join(datas)
 
 
 def _first_difference(old, new):
@@ -764,12 +764,12 @@ class Emu:
         """
         if not addrs:
             return
-        lo, hi = self._kernel_span(addrs, datas)
+        lo, hi, size = self._kernel_span(addrs, datas)
         if lo < 0 or hi > TEXT_SIZE:
             raise ValueError(f"text writes {lo:#x}..{hi:#x} outside vmlinux text")
-        columns = _columns(addrs, datas)
+        columns = _columns(addrs, datas, size)
         if columns is not None:  # evenly spaced: each byte column in one slice store
-            at, stride, size, joined = columns
+            at, stride, joined = columns
             text = self._kernel_text
             for j in range(size):
                 text[at + j : hi : stride] = joined[j::size]
@@ -793,12 +793,12 @@ class Emu:
         """
         if not addrs:
             return True
-        lo, hi = self._kernel_span(addrs, datas)
+        lo, hi, size = self._kernel_span(addrs, datas)
         if lo < 0 or hi > TEXT_SIZE:
             return False
-        columns = _columns(addrs, datas)
+        columns = _columns(addrs, datas, size)
         if columns is not None:  # evenly spaced: each byte column in one slice compare
-            at, stride, size, joined = columns
+            at, stride, joined = columns
             text = self._kernel_text
             return all(text[at + j : hi : stride] == joined[j::size] for j in range(size))
         starts = map(operator.sub, addrs, itertools.repeat(TEXT_BASE))
@@ -806,13 +806,14 @@ class Emu:
 
     @staticmethod
     def _kernel_span(addrs, datas):
-        """No C counterpart: the [lo, hi) offsets in vmlinux text that the sites' bytes span."""
+        """No C counterpart: the [lo, hi) offsets in vmlinux text that the sites' bytes
+        span, and the one size of their bytes (None if they have several)."""
         sizes = set(map(len, datas))
         if len(sizes) == 1:  # one size (a pass writes one): the last site ends last
-            hi = max(addrs) + sizes.pop()
-        else:
-            hi = max(map(operator.add, addrs, map(len, datas)))
-        return min(addrs) - TEXT_BASE, hi - TEXT_BASE
+            size = sizes.pop()
+            return min(addrs) - TEXT_BASE, max(addrs) + size - TEXT_BASE, size
+        hi = max(map(operator.add, addrs, map(len, datas)))
+        return min(addrs) - TEXT_BASE, hi - TEXT_BASE, None
 
     def injected(self, what):
         """Consume one injected failure of ``what`` (a key of emu.inject).
